@@ -1,0 +1,145 @@
+"""Checkpoints written atomically with their config, and the cached reference models.
+
+Every notebook gets its pretrained network from ``reference_model``: trained once per
+(model, dataset, training config), then loaded from the cache ($COURSE_CACHE).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from course_lib.data import DataBundle, load_data
+from course_lib.errors import CourseError
+from course_lib.models import build_model, initialize
+from course_lib.profiles import load_profile_file, resolve_profile_name
+from course_lib.train import History, TrainConfig, fit
+
+FORMAT = 1
+
+
+def cache_dir(path: str | Path | None = None) -> Path:
+    return Path(
+        path or os.environ.get("COURSE_CACHE") or Path.home() / ".cache" / "compression-lab"
+    )
+
+
+def save_checkpoint(
+    path,
+    model: nn.Module,
+    config: TrainConfig,
+    metrics: dict,
+    input_shape,
+    history: History | None = None,
+) -> Path:
+    """Write weights, config, metrics and training history atomically; never replace a file."""
+    path = Path(path)
+    if path.exists():
+        raise CourseError(f"{path} already exists: choose another file name or delete it first.")
+    payload = {
+        "format": FORMAT,
+        "config": asdict(config),
+        "input_shape": list(input_shape),
+        "metrics": metrics,
+        "history": None if history is None else history.to_dict(),
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+    }
+    return _atomic_save(payload, path)
+
+
+def _atomic_save(payload: dict, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(payload, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path
+
+
+def load_checkpoint(path, model: nn.Module | None = None) -> tuple[nn.Module, dict]:
+    """Load weights only (no pickled code); rebuild the model from the config if none is given."""
+    path = Path(path)
+    if not path.is_file():
+        raise CourseError(f"No checkpoint at {path}.")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises several types for damaged or foreign files
+        raise CourseError(f"{path} is not a readable checkpoint ({err}); delete it.") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise CourseError(f"{path} is not a course_lib checkpoint (format {FORMAT}).")
+    config = TrainConfig.from_dict(payload["config"])
+    if model is None:
+        model = build_model(config.model, payload["input_shape"], **config.model_kwargs)
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    found = {k: tuple(v.shape) for k, v in payload["state_dict"].items()}
+    if expected != found:
+        differ = sorted(set(expected.items()) ^ set(found.items()))[:4]
+        raise CourseError(
+            f"{path} holds weights for {config.model} {config.model_kwargs} that do not fit this "
+            f"model (first differences: {differ}). Build the model it was saved from."
+        )
+    model.load_state_dict(payload["state_dict"])
+    history = payload.get("history")
+    return model, {
+        "config": config,
+        "metrics": payload["metrics"],
+        "history": None if history is None else History.from_dict(history),
+        "path": str(path),
+    }
+
+
+def reference_config(
+    model: str, dataset: str, profile: str | None = None, **overrides
+) -> TrainConfig:
+    """The shared reference training of ``model`` on ``dataset`` (profiles/references.yaml)."""
+    profile = resolve_profile_name(profile)
+    table = load_profile_file("references")
+    if model not in table["models"]:
+        raise CourseError(
+            f"No reference training for model {model!r}: one of {list(table['models'])}."
+        )
+    settings = {**table["models"][model], **table["profiles"][profile]}
+    settings.update({k: v for k, v in overrides.items() if v is not None})
+    return TrainConfig.from_dict({"model": model, "dataset": dataset, **settings})
+
+
+def reference_model(
+    config: TrainConfig,
+    data: DataBundle | None = None,
+    cache: str | Path | None = None,
+    progress: bool = True,
+) -> tuple[nn.Module, dict]:
+    """The trained reference for ``config``: loaded from the cache, or trained once and cached.
+
+    Returns the model (in eval mode, on the CPU) and a record with the config, the metrics and
+    History of its training, the checkpoint path and whether it came from the cache.
+    """
+    path = cache_dir(cache) / "models" / f"{config.model}-{config.dataset}-{config.key()}.pt"
+    if path.is_file():
+        model, record = load_checkpoint(path)
+        return model.eval(), {**record, "cached": True}
+    data = data or load_data(config.dataset, val_size=config.val_size, subset=config.subset)
+    model = initialize(
+        build_model(config.model, data.input_shape, data.num_classes, **config.model_kwargs),
+        config.init,
+    )
+    history = fit(model, data, config, progress=progress)
+    if history.diverged:
+        raise CourseError(
+            f"Training the reference {config.model} diverged ({history.divergence}); lower lr "
+            f"(now {config.lr}) in course_lib/profiles/references.yaml or pass lr=..."
+        )
+    metrics = {k: v for k, v in history.final.items() if isinstance(v, int | float | bool)}
+    if not path.exists():  # a parallel run may have cached the same reference meanwhile
+        save_checkpoint(path, model.cpu(), config, metrics, data.input_shape, history)
+    record = {"config": config, "metrics": metrics, "history": history, "path": str(path)}
+    return model.cpu().eval(), {**record, "cached": False}

@@ -1,0 +1,69 @@
+"""A notebook's output folder: metrics.json and figures, written atomically, never overwritten."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+import time
+from pathlib import Path
+
+from course_lib.errors import CourseError
+
+
+def _plain(value):
+    """numpy and torch scalars and arrays as JSON values; NaN and infinity are refused."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if hasattr(value, "tolist"):  # numpy / torch arrays and scalars
+        return _plain(value.tolist())
+    if isinstance(value, float) and not math.isfinite(value):
+        raise CourseError(f"metrics hold a non-finite number ({value}); report failures as text.")
+    return value
+
+
+def records(table) -> list[dict]:
+    """A pandas table as JSON-ready rows; missing values (a diverged run's accuracy) become None."""
+    return table.astype(object).where(table.notna(), None).to_dict("records")
+
+
+class RunOutputs:
+    """Where one notebook run writes. ``output_dir=None`` makes a fresh folder under $COURSE_RUNS
+    (default ``runs/``); a folder that already holds an earlier run's metrics is refused."""
+
+    def __init__(self, output_dir: str | Path | None, notebook: str):
+        if output_dir is None:
+            stamp = time.strftime("%Y%m%d-%H%M%S")
+            output_dir = Path(os.environ.get("COURSE_RUNS", "runs")) / f"{notebook}-{stamp}"
+            while Path(output_dir).exists():
+                output_dir = Path(f"{output_dir}-{os.getpid()}")
+        self.path = Path(output_dir)
+        if (self.path / "metrics.json").exists():
+            raise CourseError(
+                f"{self.path} already holds the results of an earlier run: pass a new output_dir "
+                "(or None for a fresh folder)."
+            )
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.figures: list[str] = []
+
+    def save_figure(self, fig, name: str) -> Path:
+        path = self.path / f"{name}.png"
+        if name in self.figures:
+            raise CourseError(f"Figure {name!r} was already saved in this run: use another name.")
+        fig.savefig(path, dpi=110, bbox_inches="tight")
+        self.figures.append(name)
+        return path
+
+    def write_metrics(self, metrics: dict) -> Path:
+        path = self.path / "metrics.json"
+        if path.exists():
+            raise CourseError(f"{path} exists already: metrics are written once per run.")
+        text = json.dumps(_plain({**metrics, "figures": self.figures}), indent=2, allow_nan=False)
+        fd, tmp = tempfile.mkstemp(dir=self.path, suffix=".tmp")
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+        return path

@@ -1,0 +1,45 @@
+"""The smoke / default / full settings of each notebook, read from ``profiles/<notebook>.yaml``."""
+
+from __future__ import annotations
+
+import os
+from functools import cache
+from pathlib import Path
+from types import SimpleNamespace
+
+import yaml
+
+from course_lib.errors import CourseError
+
+PROFILES = ("smoke", "default", "full")
+FOLDER = Path(__file__).parent / "profiles"
+
+
+def resolve_profile_name(profile: str | None) -> str:
+    """``profile``, else $COURSE_PROFILE, else 'default'; checked against PROFILES."""
+    name = profile or os.environ.get("COURSE_PROFILE") or "default"
+    if name not in PROFILES:
+        raise CourseError(f"Unknown profile {name!r}: choose one of {', '.join(PROFILES)}.")
+    return name
+
+
+@cache
+def load_profile_file(notebook: str) -> dict:
+    path = FOLDER / f"{notebook}.yaml"
+    if not path.is_file():
+        known = sorted(p.stem for p in FOLDER.glob("*.yaml"))
+        raise CourseError(f"No profiles for {notebook!r}: one of {known}.")
+    return yaml.safe_load(path.read_text())
+
+
+def resolve(notebook: str, profile: str | None = None, **overrides) -> SimpleNamespace:
+    """A notebook's settings under ``profile``; overrides that are None keep the profile's value."""
+    name = resolve_profile_name(profile)
+    settings = dict(load_profile_file(notebook)[name])
+    unknown = set(overrides) - set(settings)
+    if unknown:
+        raise CourseError(
+            f"{notebook} has no setting(s) {sorted(unknown)}; its settings are {sorted(settings)}."
+        )
+    settings.update({k: v for k, v in overrides.items() if v is not None})
+    return SimpleNamespace(profile=name, **settings)

@@ -1,0 +1,252 @@
+"""Training with SGD: one config object, one ``fit``, evaluation, divergence detection."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from course_lib.data import DATASETS, DataBundle
+from course_lib.errors import CourseError
+from course_lib.models import INITS, MODELS
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a training run (and, hashed, the reference-model cache key)."""
+
+    model: str = "lenet300"
+    model_kwargs: dict = field(default_factory=dict)
+    dataset: str = "fashion-mnist"
+    epochs: int = 10
+    batch_size: int = 128
+    lr: float = 0.01
+    momentum: float = 0.9
+    nesterov: bool = False
+    weight_decay: float = 0.0
+    step_size: int = 0  # StepLR period in epochs; 0 keeps the learning rate constant
+    gamma: float = 0.1
+    init: str = "default"
+    seed: int = 0
+    val_size: int | None = None  # None: the dataset's default (5000)
+    subset: int | None = None  # train on this many images only (quick runs)
+    augment: bool | None = None  # None: on for cifar10 only
+    device: str | None = None  # None: cuda, then mps, then cpu
+
+    def __post_init__(self):
+        self.validate()
+
+    def validate(self) -> None:
+        checks = [
+            (self.model in MODELS, f"model must be one of {', '.join(MODELS)}"),
+            (self.dataset in DATASETS, f"dataset must be one of {', '.join(DATASETS)}"),
+            (self.init in INITS, f"init must be one of {', '.join(INITS)}"),
+            (isinstance(self.epochs, int) and self.epochs >= 1, "epochs must be an integer >= 1"),
+            (isinstance(self.batch_size, int) and self.batch_size >= 1, "batch_size must be >= 1"),
+            (self.lr > 0 and math.isfinite(self.lr), "lr must be a positive number"),
+            (0 <= self.momentum < 1, "momentum must be in [0, 1)"),
+            (not self.nesterov or self.momentum > 0, "nesterov needs momentum > 0"),
+            (self.weight_decay >= 0, "weight_decay must be >= 0"),
+            (isinstance(self.step_size, int) and self.step_size >= 0, "step_size must be >= 0"),
+            (0 < self.gamma <= 1, "gamma must be in (0, 1]"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise CourseError(f"Bad training config: {message} (got {self.summary()}).")
+
+    def summary(self) -> str:
+        return ", ".join(f"{k}={v}" for k, v in asdict(self).items() if k != "device")
+
+    def key(self) -> str:
+        """A short hash of everything that changes the trained weights."""
+        settings = {k: v for k, v in asdict(self).items() if k != "device"}
+        return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
+
+    @classmethod
+    def from_dict(cls, values: dict) -> TrainConfig:
+        names = {f.name for f in fields(cls)}
+        unknown = set(values) - names
+        if unknown:
+            raise CourseError(f"Unknown training settings {sorted(unknown)}: use {sorted(names)}.")
+        return cls(**values)
+
+
+def pick_device(preferred: str | None = None) -> torch.device:
+    """The requested device, else cuda, then mps, then cpu."""
+    if preferred:
+        return torch.device(preferred)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+@dataclass
+class History:
+    """What a run produced: per SGD step, per epoch, and whether it diverged."""
+
+    steps: pd.DataFrame
+    epochs: pd.DataFrame
+    diverged: bool = False
+    divergence: str | None = None
+
+    def to_dict(self) -> dict:
+        return {
+            "steps": self.steps.to_dict("list"),
+            "epochs": self.epochs.to_dict("list"),
+            "divergence": self.divergence,
+        }
+
+    @classmethod
+    def from_dict(cls, values: dict) -> History:
+        divergence = values["divergence"]
+        steps, epochs = pd.DataFrame(values["steps"]), pd.DataFrame(values["epochs"])
+        return cls(steps, epochs, diverged=divergence is not None, divergence=divergence)
+
+    @property
+    def final(self) -> dict:
+        last = self.epochs.iloc[-1].to_dict() if len(self.epochs) else {}
+        return {
+            **last,
+            "epochs": len(self.epochs),
+            "diverged": self.diverged,
+            "seconds_per_epoch": float(self.epochs["seconds"].mean()) if len(self.epochs) else None,
+        }
+
+
+def make_optimizer(params, config: TrainConfig) -> torch.optim.SGD:
+    return torch.optim.SGD(
+        params,
+        lr=config.lr,
+        momentum=config.momentum,
+        nesterov=config.nesterov,
+        weight_decay=config.weight_decay,
+    )
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, loader) -> tuple[float, float]:
+    """Mean cross-entropy and accuracy (in [0, 1]) of ``model`` over a loader."""
+    was_training = model.training
+    model.eval()
+    total_loss, correct, count = 0.0, 0, 0
+    for x, y in loader:
+        out = model(x)
+        total_loss += F.cross_entropy(out, y, reduction="sum").item()
+        correct += (out.argmax(1) == y).sum().item()
+        count += len(y)
+    model.train(was_training)
+    return total_loss / max(count, 1), correct / max(count, 1)
+
+
+def _device_of(model: nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+def accuracy(
+    model: nn.Module, data: DataBundle, split: str = "test", batch_size: int = 1024
+) -> float:
+    return evaluate(model, data.loader(split, batch_size, device=_device_of(model)))[1]
+
+
+@torch.no_grad()
+def predictions(model: nn.Module, data: DataBundle, split: str = "test") -> torch.Tensor:
+    model.eval()
+    loader = data.loader(split, 1024, device=_device_of(model))
+    return torch.cat([model(x).argmax(1).cpu() for x, _ in loader])
+
+
+def confusion_matrix(model: nn.Module, data: DataBundle, split: str = "test") -> np.ndarray:
+    """Counts [true class, predicted class] over a split."""
+    k = data.num_classes
+    labels = data.split(split).labels
+    flat = labels * k + predictions(model, data, split)
+    return torch.bincount(flat, minlength=k * k).reshape(k, k).numpy()
+
+
+def fit(
+    model: nn.Module,
+    data: DataBundle,
+    config: TrainConfig,
+    *,
+    extra_loss: Callable[[nn.Module], torch.Tensor] | None = None,
+    optimizer: torch.optim.Optimizer | None = None,
+    progress: bool = True,
+    eval_splits: tuple[str, ...] = ("val", "test"),
+    max_loss: float = 1e3,
+) -> History:
+    """Train ``model`` in place with SGD; stop and report divergence on a NaN or exploding loss.
+
+    extra_loss(model) is added to every mini-batch loss (a penalty such as LC's).
+    """
+    if data.name != config.dataset:
+        raise CourseError(f"config.dataset is {config.dataset!r} but the data is {data.name!r}.")
+    device = pick_device(config.device)
+    model.to(device)
+    torch.manual_seed(config.seed)
+    optimizer = optimizer or make_optimizer(model.parameters(), config)
+    scheduler = (
+        torch.optim.lr_scheduler.StepLR(optimizer, config.step_size, config.gamma)
+        if config.step_size
+        else None
+    )
+    augment = data.name == "cifar10" if config.augment is None else config.augment
+    train_loader = data.loader("train", config.batch_size, True, augment, device, config.seed)
+    eval_loaders = {
+        s: data.loader(s, 1024, device=device) for s in eval_splits if len(data.split(s))
+    }
+    steps, epochs, divergence = [], [], None
+    bar = tqdm(
+        range(1, config.epochs + 1), desc=f"{config.model}", disable=not progress, unit="epoch"
+    )
+    for epoch in bar:
+        model.train()
+        start, sums = time.perf_counter(), [0.0, 0.0, 0]
+        for x, y in train_loader:
+            out = model(x)
+            loss = F.cross_entropy(out, y)
+            total = loss + extra_loss(model) if extra_loss else loss
+            value = total.item()
+            if not math.isfinite(value) or value > max_loss:
+                divergence = f"loss became {value:.4g} at epoch {epoch}, step {len(steps) + 1}"
+                break
+            optimizer.zero_grad(set_to_none=True)
+            total.backward()
+            optimizer.step()
+            acc = (out.argmax(1) == y).float().mean().item()
+            steps.append((len(steps) + 1, epoch, loss.item(), acc))
+            sums[0] += loss.item() * len(y)
+            sums[1] += acc * len(y)
+            sums[2] += len(y)
+        if divergence:
+            break
+        row = {
+            "epoch": epoch,
+            "lr": optimizer.param_groups[0]["lr"],
+            "train_loss": sums[0] / sums[2],
+            "train_accuracy": sums[1] / sums[2],
+        }
+        row["seconds"] = time.perf_counter() - start
+        for split, loader in eval_loaders.items():
+            row[f"{split}_loss"], row[f"{split}_accuracy"] = evaluate(model, loader)
+        epochs.append(row)
+        bar.set_postfix(loss=f"{row['train_loss']:.3f}", val=f"{row.get('val_accuracy', 0):.3f}")
+        if scheduler:
+            scheduler.step()
+    return History(
+        pd.DataFrame(steps, columns=["step", "epoch", "loss", "accuracy"]),
+        pd.DataFrame(epochs),
+        diverged=divergence is not None,
+        divergence=divergence,
+    )

@@ -1,0 +1,79 @@
+import pytest
+import torch
+
+from course_lib.checkpoints import (
+    load_checkpoint,
+    reference_config,
+    reference_model,
+    save_checkpoint,
+)
+from course_lib.data import load_data
+from course_lib.errors import CourseError
+from course_lib.models import build_model
+from course_lib.train import TrainConfig
+
+
+def test_round_trip_keeps_outputs_and_config(tmp_path):
+    net, config = build_model("lenet5"), TrainConfig(model="lenet5")
+    save_checkpoint(tmp_path / "a.pt", net, config, {"test_accuracy": 0.5}, (1, 28, 28))
+    loaded, record = load_checkpoint(tmp_path / "a.pt")
+    x = torch.randn(3, 1, 28, 28)
+    assert torch.equal(net.eval()(x), loaded.eval()(x))
+    assert record["config"] == config and record["metrics"]["test_accuracy"] == 0.5
+
+
+def test_existing_checkpoints_are_never_overwritten(tmp_path):
+    args = (build_model("lenet300"), TrainConfig(), {}, (1, 28, 28))
+    save_checkpoint(tmp_path / "a.pt", *args)
+    with pytest.raises(CourseError, match="already exists"):
+        save_checkpoint(tmp_path / "a.pt", *args)
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_a_checkpoint_that_does_not_fit_the_model_is_refused(tmp_path):
+    save_checkpoint(
+        tmp_path / "a.pt",
+        build_model("fashion_cnn"),
+        TrainConfig(model="fashion_cnn"),
+        {},
+        (1, 28, 28),
+    )
+    with pytest.raises(CourseError, match="do not fit"):
+        load_checkpoint(tmp_path / "a.pt", build_model("fashion_cnn", c1=4))
+    (tmp_path / "b.pt").write_bytes(b"junk")
+    with pytest.raises(CourseError, match="not a readable checkpoint"):
+        load_checkpoint(tmp_path / "b.pt")
+
+
+def test_reference_model_trains_once_then_loads_the_same_weights(data_root, tmp_path):
+    data = load_data("mnist", data_root, val_size=20)
+    config = TrainConfig(model="lenet300", dataset="mnist", epochs=1, batch_size=25)
+    first, record = reference_model(config, data, cache=tmp_path, progress=False)
+    second, again = reference_model(config, data, cache=tmp_path, progress=False)
+    assert (record["cached"], again["cached"]) == (False, True)
+    assert all(
+        torch.equal(a, b) for a, b in zip(first.parameters(), second.parameters(), strict=True)
+    )
+    assert (
+        again["history"].epochs["val_accuracy"].tolist()
+        == record["history"].epochs["val_accuracy"].tolist()
+    )
+    other, fresh = reference_model(
+        TrainConfig(**{**config.__dict__, "lr": 0.02}), data, tmp_path, False
+    )
+    assert not fresh["cached"]
+
+
+def test_a_diverging_reference_is_not_cached(data_root, tmp_path):
+    data = load_data("mnist", data_root, val_size=20)
+    config = TrainConfig(model="lenet300", dataset="mnist", epochs=2, lr=1e4, batch_size=25)
+    with pytest.raises(CourseError, match="diverged"):
+        reference_model(config, data, cache=tmp_path, progress=False)
+    assert not list(tmp_path.rglob("*.pt"))
+
+
+def test_reference_config_merges_model_profile_and_overrides():
+    config = reference_config("lenet300", "fashion-mnist", "smoke", lr=0.05, momentum=None)
+    assert (config.epochs, config.subset, config.lr, config.momentum) == (1, 2048, 0.05, 0.9)
+    with pytest.raises(CourseError, match="No reference training"):
+        reference_config("alexnet", "fashion-mnist")

@@ -1,0 +1,121 @@
+import gzip
+
+import numpy as np
+import pytest
+import torch
+
+from course_lib import data as data_module
+from course_lib.data import load_data, read_idx
+from course_lib.errors import CourseError
+from tests.conftest import write_idx
+
+
+@pytest.mark.parametrize(
+    ("name", "shape", "n_train"),
+    [
+        ("mnist", (1, 28, 28), 120),
+        ("fashion-mnist", (1, 28, 28), 120),
+        ("cifar10", (3, 32, 32), 100),
+    ],
+)
+def test_upstream_formats_load_through_the_real_code_path(data_root, name, shape, n_train):
+    bundle = load_data(name, data_root, val_size=10)
+    assert bundle.input_shape == shape
+    assert bundle.train.images.dtype == torch.uint8 and bundle.train.labels.dtype == torch.int64
+    assert (len(bundle.train), len(bundle.val)) == (n_train - 10, 10)
+    assert bundle.num_classes == 10
+
+
+def test_idx_pixels_and_labels_survive_the_round_trip(tmp_path):
+    images = np.arange(2 * 28 * 28, dtype=np.uint32).reshape(2, 28, 28) % 256
+    write_idx(tmp_path / "x.gz", images)
+    assert np.array_equal(read_idx(tmp_path / "x.gz"), images)
+
+
+def test_validation_split_is_the_same_for_every_seed_and_disjoint(data_root):
+    a = load_data("mnist", data_root, val_size=20, seed=0)
+    b = load_data("mnist", data_root, val_size=20, seed=7)
+    assert torch.equal(a.val.images, b.val.images)
+    all_train = {img.numpy().tobytes() for img in a.train.images}
+    assert not any(img.numpy().tobytes() in all_train for img in a.val.images)
+
+
+def test_subset_is_seeded(data_root):
+    a = load_data("mnist", data_root, val_size=10, subset=30, seed=1)
+    b = load_data("mnist", data_root, val_size=10, subset=30, seed=1)
+    c = load_data("mnist", data_root, val_size=10, subset=30, seed=2)
+    assert len(a.train) == 30 and torch.equal(a.train.labels, b.train.labels)
+    assert not torch.equal(a.train.images, c.train.images)
+
+
+def test_unknown_dataset_and_missing_folder_are_clear_errors(data_root):
+    with pytest.raises(CourseError, match="choose one of mnist, fashion-mnist, cifar10"):
+        load_data("imagenet", data_root)
+    with pytest.raises(CourseError, match="does not exist"):
+        load_data("mnist", data_root / "nope")
+
+
+def test_truncated_idx_file_is_reported(data_root):
+    path = data_root / "mnist" / "t10k-images-idx3-ubyte.gz"
+    raw = gzip.open(path).read()
+    with gzip.open(path, "wb") as f:
+        f.write(raw[:-100])
+    with pytest.raises(CourseError, match="truncated"):
+        load_data("mnist", data_root, val_size=10)
+
+
+def test_corrupt_gzip_and_cifar_pickle_are_reported(data_root):
+    (data_root / "mnist" / "train-labels-idx1-ubyte.gz").write_bytes(b"not gzip at all")
+    with pytest.raises(CourseError, match="not a readable gzip"):
+        load_data("mnist", data_root, val_size=10)
+    (data_root / "cifar-10-batches-py" / "data_batch_3").write_bytes(b"\x80\x04garbage")
+    with pytest.raises(CourseError, match="not a CIFAR-10 python batch"):
+        load_data("cifar10", data_root, val_size=10)
+
+
+def test_no_data_and_no_network_names_the_three_ways(tmp_path, monkeypatch):
+    monkeypatch.setattr(data_module, "SYSTEM_DATA", tmp_path / "system")
+
+    def offline(*args, **kwargs):
+        raise OSError("network is unreachable")
+
+    monkeypatch.setattr("torchvision.datasets.MNIST", offline)
+    with pytest.raises(CourseError) as err:
+        load_data("mnist", tmp_path)
+    message = str(err.value)
+    assert "data_dir" in message and "COURSE_DATA" in message and "network" in message
+    assert "apt-get install dataset-fashion-mnist" in message
+
+
+def test_loader_normalises_and_covers_every_image_once(data_root):
+    bundle = load_data("mnist", data_root, val_size=10)
+    loader = bundle.loader("train", batch_size=32, shuffle=True, seed=3)
+    xs, ys = zip(*loader, strict=True)
+    assert len(xs) == len(loader) == 4
+    labels = torch.cat(ys)
+    assert sorted(labels.tolist()) == sorted(bundle.train.labels.tolist())
+    raw = bundle.train.images.float() / 255
+    expected = ((raw - bundle.mean[0]) / bundle.std[0]).mean()
+    assert torch.allclose(torch.cat(xs).mean(), expected, atol=1e-5)
+    again = torch.cat([y for _, y in bundle.loader("train", 32, shuffle=True, seed=3)])
+    assert torch.equal(labels, again)
+
+
+def test_augmentation_is_a_padded_crop_possibly_flipped(data_root):
+    bundle = load_data("cifar10", data_root, val_size=10)
+    plain = next(iter(bundle.loader("train", 16)))[0]
+    augmented = next(iter(bundle.loader("train", 16, augment=True, seed=5)))[0]
+    zero = torch.tensor(bundle.mean).view(1, 3, 1, 1) / torch.tensor(bundle.std).view(1, 3, 1, 1)
+    padded = torch.nn.functional.pad(plain + zero, (4, 4, 4, 4)) - zero  # pad with black pixels
+    for image, source in zip(augmented, padded, strict=True):
+        crops = [source[:, i : i + 32, j : j + 32] for i in range(9) for j in range(9)]
+        candidates = crops + [c.flip(2) for c in crops]
+        assert any(torch.allclose(image, c, atol=1e-5) for c in candidates)
+
+
+def test_real_fashion_mnist_from_debian():
+    bundle = load_data("fashion-mnist", "/usr/share/datasets/fashion-mnist")
+    assert (len(bundle.train) + len(bundle.val), len(bundle.test)) == (60000, 10000)
+    counts = torch.bincount(torch.cat([bundle.train.labels, bundle.val.labels]))
+    assert counts.tolist() == [6000] * 10
+    assert bundle.classes[9] == "Ankle boot"

@@ -1,0 +1,72 @@
+import pytest
+import torch
+
+from course_lib.data import load_data
+from course_lib.errors import CourseError
+from course_lib.models import build_model
+from course_lib.train import TrainConfig, accuracy, confusion_matrix, fit
+
+
+@pytest.fixture
+def mnist(data_root):
+    return load_data("mnist", data_root, val_size=20)
+
+
+def config(**kw):
+    return TrainConfig(**{"model": "lenet300", "dataset": "mnist", "batch_size": 25, **kw})
+
+
+def test_fit_learns_a_learnable_task_and_records_every_step(mnist):
+    torch.manual_seed(0)
+    net = build_model("lenet300")
+    history = fit(net, mnist, config(epochs=4, lr=0.05), progress=False)
+    assert not history.diverged
+    assert len(history.steps) == 4 * 4  # 100 training images in batches of 25
+    assert list(history.epochs["epoch"]) == [1, 2, 3, 4]
+    assert history.final["train_accuracy"] > 0.9
+    assert history.final["val_accuracy"] > 0.8
+    assert history.steps["loss"].iloc[-4:].mean() < history.steps["loss"].iloc[:4].mean()
+
+
+def test_a_huge_learning_rate_is_reported_as_divergence_not_carried_on(mnist):
+    net = build_model("lenet300")
+    history = fit(net, mnist, config(epochs=3, lr=1e4, momentum=0.9), progress=False)
+    assert history.diverged and "loss became" in history.divergence
+    assert len(history.epochs) < 3
+    assert all(torch.isfinite(p).all() for p in net.parameters())
+
+
+def test_step_lr_multiplies_the_rate_by_gamma_every_step_size_epochs(mnist):
+    history = fit(
+        build_model("lenet300"), mnist, config(epochs=4, step_size=2, gamma=0.5), progress=False
+    )
+    assert list(history.epochs["lr"]) == [0.01, 0.01, 0.005, 0.005]
+
+
+def test_confusion_matrix_agrees_with_accuracy(mnist):
+    net = build_model("lenet300")
+    fit(net, mnist, config(epochs=2, lr=0.05), progress=False)
+    matrix = confusion_matrix(net, mnist, "test")
+    assert matrix.sum() == len(mnist.test)
+    assert matrix.trace() / matrix.sum() == pytest.approx(accuracy(net, mnist, "test"))
+    assert (matrix.sum(axis=1) == torch.bincount(mnist.test.labels, minlength=10).numpy()).all()
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"lr": -1.0}, "lr must be"),
+        ({"momentum": 1.5}, "momentum"),
+        ({"nesterov": True, "momentum": 0.0}, "nesterov"),
+        ({"model": "nope"}, "model must be"),
+        ({"epochs": 0}, "epochs"),
+    ],
+)
+def test_bad_configs_are_refused_before_training(settings, message):
+    with pytest.raises(CourseError, match=message):
+        TrainConfig(**settings)
+
+
+def test_config_key_changes_with_settings_but_not_device():
+    assert config().key() == config(device="cpu").key()
+    assert config().key() != config(lr=0.02).key()
