@@ -1,0 +1,106 @@
+"""Structured pruning benchmark (issue 4): seed 001's Fashion CNN (c1=12, k1=3, c2=16, k2=5,
+f1=100) on the real Fashion-MNIST, pruned conv1 -> conv2 -> fc1 one unit per step by L2 norm, a
+removal that falls below the validation floor retrained for an epoch, stopped at the FLOP target,
+then a final fine-tune.
+
+Targets: at least 10x fewer FLOPs at >= 89 % test accuracy, and a measured inference speed-up of
+at least 70 % of the FLOP ratio. Seed 001 reached (1, 7, 72) at 87.62 % with an 11x speed-up.
+The baseline is the unpruned reference, measured in the same run (same batch, same threads).
+
+    cd benchmarks && nice -n 10 python bench_prune.py [--floor 0.885] [--flop-target 10]
+"""
+
+import argparse
+import os
+import time
+
+import torch
+from common import header
+
+from course_lib import ledger, prune
+from course_lib.checkpoints import reference_config, reference_model
+from course_lib.data import load_data
+from course_lib.train import accuracy, fit
+
+SEED_001 = {"c1": 12, "k1": 3, "c2": 16, "k2": 5, "f1": 100}
+FLOP_TARGET, ACCURACY_TARGET, EFFICIENCY_TARGET = 10.0, 0.89, 0.70
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--floor", type=float, default=0.885, help="validation accuracy floor")
+    parser.add_argument("--flop-target", type=float, default=10.0, help="stop at this FLOP ratio")
+    parser.add_argument("--norm", default="l2", choices=sorted(prune.NORMS))
+    parser.add_argument("--finetune-epochs", type=int, default=1, help="per retraining")
+    parser.add_argument("--finetune-lr", type=float, default=0.005)
+    parser.add_argument("--final-epochs", type=int, default=10, help="fine-tune at the end")
+    parser.add_argument("--final-lr", type=float, default=0.003)
+    parser.add_argument("--batch", type=int, default=1000, help="images per timed pass")
+    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads while timing")
+    args = parser.parse_args(argv)
+    header("structured pruning of seed 001's Fashion CNN")
+    torch.set_num_threads(2)
+
+    data = load_data("fashion-mnist")
+    config = reference_config("fashion_cnn", "fashion-mnist", "default")
+    start = time.perf_counter()
+    reference, record = reference_model(config, data, progress=False)
+    shape = prune.fashion_cnn_shape(reference)
+    assert {k: shape[k] for k in SEED_001} == SEED_001, shape
+    source = "cache" if record["cached"] else f"trained in {time.perf_counter() - start:.0f} s"
+    print(f"reference {SEED_001} ({source}), trained with: {config.summary()}")
+
+    start = time.perf_counter()
+    tune = prune.finetune_config(config, args.finetune_epochs, args.finetune_lr)
+    result = prune.structured_prune(
+        reference, data, norm=args.norm, accuracy_floor=args.floor, finetune=tune,
+        flop_ratio_target=args.flop_target,
+    )  # fmt: skip
+    pruning_s = time.perf_counter() - start
+    pruned = result.model
+    before_final = accuracy(pruned, data, "test")
+    if args.final_epochs:
+        fit(pruned, data, prune.finetune_config(config, args.final_epochs, args.final_lr),
+            progress=False, eval_splits=())  # fmt: skip
+        pruned = pruned.cpu().eval()
+    t = result.trajectory
+    phases = t["phase"].value_counts().to_dict()
+    print(f"pruning: {pruning_s:.0f} s, floor {args.floor:.3f} on validation, FLOP target "
+          f"{args.flop_target}x, steps {phases}")  # fmt: skip
+    print(t[t["phase"] != "prune"].drop(columns=["step", "params"]).to_string(index=False))
+
+    costs = prune.cost_table({"original": reference, "pruned": pruned}, data.input_shape)
+    costs["test_accuracy"] = [accuracy(reference, data, "test"), accuracy(pruned, data, "test")]
+    timing = prune.speedup(
+        reference, pruned, data.input_shape, batch_size=args.batch, repeats=args.repeats,
+        threads=args.threads, images=len(data.test),
+    )  # fmt: skip
+    costs["test_set_s"] = [timing["original_images_s"], timing["pruned_images_s"]]
+    print(costs.to_string(float_format=lambda v: f"{v:.4f}"))
+    assert (costs["flops"] == costs["formula_torch"]).all(), "the formula disagrees with the count"
+    flop_ratio, measured = timing["flop_ratio"], timing["speedup"]
+    pruned_accuracy = costs.loc["pruned", "test_accuracy"]
+    print(f"\npruned test accuracy before the final fine-tune {100 * before_final:.2f} %")
+    print(f"timing: the {timing['images']} test images as batches of {timing['batch_size']}, "
+          f"{timing['threads']} thread(s), median of {timing['repeats']} after warm-up, load "
+          f"average now {os.getloadavg()[0]:.1f}, MALLOC_MMAP_THRESHOLD_="
+          f"{os.environ.get('MALLOC_MMAP_THRESHOLD_', 'unset')}")  # fmt: skip
+    checks = [
+        (f"FLOP ratio {flop_ratio:.2f}x >= {FLOP_TARGET:.0f}x", flop_ratio >= FLOP_TARGET),
+        (f"test accuracy {100 * pruned_accuracy:.2f} % >= {100 * ACCURACY_TARGET:.0f} %",
+         pruned_accuracy >= ACCURACY_TARGET),
+        (f"speed-up {measured:.2f}x = {timing['speedup_over_flop_ratio']:.0%} of the FLOP ratio "
+         f"(>= {EFFICIENCY_TARGET:.0%})", timing["speedup_over_flop_ratio"] >= EFFICIENCY_TARGET),
+    ]  # fmt: skip
+    print(
+        f"seed 001: (1, 7, 72), 87.62 %, 11x measured; here {tuple(result.widths.values())}, "
+        f"params {ledger.count_params(reference):,} -> {ledger.count_params(pruned):,}"
+    )
+    for text, ok in checks:
+        print(f"{'PASS' if ok else 'FAIL'}  {text}")
+    return 0 if all(ok for _, ok in checks) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

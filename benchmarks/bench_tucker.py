@@ -1,0 +1,138 @@
+"""Tucker-2 benchmark (issue 5): forward-time speed-up against accuracy lost, per k.
+
+Takes the kit's cached reference network (course_lib/profiles/references.yaml) for the model and
+data that notebook 04 uses by default, decomposes every 3x3 conv but the first at ranks k/8 of
+its channels (HOOI) for each k, fine-tunes the chosen k with the reference's SGD settings, and
+prints per k beside the original (the baseline, measured in the same run and interleaved with
+it): the FLOP ratio, the measured forward-time ratio in the NCHW and the NHWC (channels_last)
+layouts, and the test accuracy change before and after fine-tuning.
+Target: at least 2x measured forward speed-up for at most 1 point of test accuracy lost.
+
+    nice -n 10 python benchmarks/bench_tucker.py [--reference-epochs 4] [--fine-tune-subset N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+import pandas as pd
+from common import header
+
+from course_lib import tucker
+from course_lib.checkpoints import reference_config, reference_model
+from course_lib.data import load_data
+from course_lib.prune import finetune_config
+
+SPEEDUP_TARGET, POINTS_TARGET = 2.0, 1.0
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default="vgg_small")
+    parser.add_argument("--dataset", default="fashion-mnist")
+    parser.add_argument("--reference-profile", default="default", help="references.yaml profile")
+    parser.add_argument("--reference-epochs", type=int, default=None, help="None: the profile's")
+    parser.add_argument("--ks", type=int, nargs="+", default=list(range(1, 9)))
+    parser.add_argument("--method", default="hooi", choices=sorted(tucker.METHODS))
+    parser.add_argument("--fine-tune-ks", type=int, nargs="*", default=[1, 2, 3, 4])
+    parser.add_argument("--fine-tune-epochs", type=int, default=1)
+    parser.add_argument("--fine-tune-lr", type=float, default=0.01)
+    parser.add_argument("--fine-tune-subset", type=int, default=None, help="training images")
+    parser.add_argument("--batch", type=int, default=256, help="images per timed forward pass")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds, best kept")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", default=None, help="also write the figures to this file")
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    started = time.time()
+    header("Tucker-2: forward speed-up against accuracy (issue 5)")
+    print(f"load average {os.getloadavg()[0]:.1f} at start (shared machine: timings are noisy)")
+    config = reference_config(
+        args.model, args.dataset, args.reference_profile, epochs=args.reference_epochs
+    )
+    data = load_data(args.dataset, val_size=config.val_size, seed=args.seed)
+    net, record = reference_model(config, data, progress=False)
+    print(f"reference: {record['path']} ({'cached' if record['cached'] else 'trained now'})")
+    print(f"reference training: {config.summary()}")
+    tune_data = load_data(
+        args.dataset, val_size=config.val_size, subset=args.fine_tune_subset, seed=args.seed
+    )
+    fine_tune = finetune_config(config, args.fine_tune_epochs, args.fine_tune_lr)
+    timing = dict(
+        rounds=args.rounds, batch_size=args.batch, repeats=args.repeats, threads=args.threads
+    )
+    sweep = tucker.rank_sweep(
+        net,
+        data,
+        args.ks,
+        method=args.method,
+        fine_tune=fine_tune,
+        fine_tune_data=tune_data,
+        fine_tune_ks=args.fine_tune_ks or None,
+        timing=timing,
+    )
+    models = {"original": net, **sweep.models}
+    nhwc = tucker.forward_times(models, data.input_shape, channels_last=True, **timing)
+    table = sweep.table.rename(columns={"speedup": "speedup_nchw"})
+    table["speedup_nhwc"] = [nhwc["original"] / nhwc[k] for k in ["original", *args.ks]]
+    table["ms_per_image_nchw"] = 1e3 * table.seconds_per_image
+    table["ms_per_image_nhwc"] = [1e3 * nhwc[k] for k in ["original", *args.ks]]
+    table["points_lost"] = -100 * table.accuracy_change
+    table["points_lost_tuned"] = -100 * table.accuracy_tuned_change
+    ranks = sweep.layers.groupby("k").apply(
+        lambda rows: " ".join(f"{r.R1}/{r.R2}" for r in rows.itertuples()), include_groups=False
+    )
+    table["R1/R2 per layer"] = table.k.map(ranks)
+    columns = ["model", "flop_ratio", "speedup_nchw", "speedup_nhwc", "ms_per_image_nchw"]
+    columns += ["ms_per_image_nhwc", "accuracy", "points_lost", "points_lost_tuned"]
+    print(
+        f"\nlayers {', '.join(sweep.layers.layer.unique())}; timing: batch {args.batch}, "
+        f"{args.threads} thread(s), best of {args.rounds} interleaved rounds of the median of "
+        f"{args.repeats}; fine-tuning: {args.fine_tune_epochs} epoch(s) at lr "
+        f"{args.fine_tune_lr} on {len(tune_data.train)} images for k in {args.fine_tune_ks}"
+    )
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        print(table[columns].round(3).to_string(index=False))
+        print(table[["model", "R1/R2 per layer"]].iloc[1:].to_string(index=False))
+    lost = table.points_lost_tuned.fillna(table.points_lost)
+    best = {}
+    for layout in ("nchw", "nhwc"):
+        meets = table[(table[f"speedup_{layout}"] >= SPEEDUP_TARGET) & (lost <= POINTS_TARGET)]
+        best[layout] = None if meets.empty else meets.iloc[0].model
+    passed = any(best.values())
+    print(
+        f"\nRESULT {args.model} on {args.dataset}: reference test accuracy "
+        f"{table.accuracy.iloc[0]:.4f}; >= {SPEEDUP_TARGET}x measured speed-up with <= "
+        f"{POINTS_TARGET} point lost (after fine-tuning where done): NCHW {best['nchw']}, "
+        f"NHWC {best['nhwc']}; {'meets' if passed else 'MISSES'} the target; "
+        f"load average {os.getloadavg()[0]:.1f} at the end; {time.time() - started:.0f} s in all"
+    )
+    if args.json:
+        with open(args.json, "w") as f:
+            records = table.drop(columns=["R1/R2 per layer"]).astype(object)
+            json.dump(
+                {
+                    "args": vars(args),
+                    "reference": record["path"],
+                    "table": records.where(records.notna(), None).to_dict("records"),
+                    "layers": sweep.layers.to_dict("records"),
+                    "best": best,
+                    "passed": passed,
+                },
+                f,
+                indent=2,
+            )
+    return 0 if passed else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

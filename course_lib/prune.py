@@ -1,0 +1,698 @@
+"""Pruning: magnitude pruning with its sensitivity scan; structured pruning that shrinks a net.
+
+Unstructured pruning zeroes the smallest weights (by |w|) of a copy of the model through
+``torch.nn.utils.prune``; the net keeps its shape, so it is no faster. Structured pruning removes
+whole conv output channels and fc neurons, the least important first (importance = the L1 or L2
+norm of the unit's weights), and rebuilds a physically smaller ``nn.Sequential`` at every step:
+the layer loses an output and the next conv or linear layer loses the matching input slice.
+
+FLOP conventions (``fashion_cnn_flops``): "torch" counts 2 FLOPs per multiply-add of convolutions
+and matrix products and nothing for bias, ReLU or pooling, exactly as ``ledger.count_flops``
+(``torch.utils.flop_counter``) does; "seed001" is seed 001's formula: 1 per multiply-add plus
+2 per output of conv1, conv2 and fc1 (its bias add and ReLU), fc2 counted by its multiply-adds.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+from torch.nn.utils import prune as torch_prune
+from tqdm.auto import tqdm
+
+from course_lib import ledger
+from course_lib.checkpoints import cache_dir
+from course_lib.data import DataBundle
+from course_lib.errors import CourseError
+from course_lib.train import TrainConfig, evaluate, fit
+
+WEIGHT_LAYERS = (nn.Conv2d, nn.Linear)
+SCOPES = ("layer", "global")
+ALL_LAYERS = "all layers"
+SCAN_FORMAT = 1
+
+# ---------------------------------------------------------------------------------------------
+# Unstructured magnitude pruning
+# ---------------------------------------------------------------------------------------------
+
+
+def weight_layers(model: nn.Module) -> dict[str, nn.Module]:
+    """The conv and linear layers of ``model`` by qualified name, in forward order."""
+    return {name: m for name, m in model.named_modules() if isinstance(m, WEIGHT_LAYERS)}
+
+
+def _check_layers(model: nn.Module, layers: Sequence[str] | None) -> list[str]:
+    known = weight_layers(model)
+    if layers is None:
+        return list(known)
+    if isinstance(layers, str) or not layers:
+        raise CourseError(
+            f"layers must be a non-empty list of layer names, e.g. {list(known)[:2]}."
+        )
+    unknown = [name for name in layers if name not in known]
+    if unknown:
+        raise CourseError(f"No conv or linear layer(s) {unknown} in this model: use {list(known)}.")
+    return list(layers)
+
+
+def _check_rate(rate) -> float:
+    if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 <= rate <= 1:
+        raise CourseError(
+            f"A prune rate is the fraction of weights removed, in [0, 1]; got {rate!r}."
+        )
+    return float(rate)
+
+
+def _check_scope(scope: str) -> str:
+    if scope not in SCOPES:
+        raise CourseError(
+            f"scope must be 'layer' (a threshold per layer) or 'global'; got {scope!r}."
+        )
+    return scope
+
+
+def magnitude_masks(
+    weights: Mapping[str, torch.Tensor], rate: float, scope: str = "layer"
+) -> dict[str, torch.Tensor]:
+    """Keep-masks (1 = kept) that remove the ``rate`` fraction of smallest |w|, rounded as torch
+    does: per tensor (scope "layer") or over all tensors together (scope "global")."""
+    rate, scope = _check_rate(rate), _check_scope(scope)
+    method = torch_prune.L1Unstructured(amount=rate)
+    if scope == "layer":
+        return {n: method.compute_mask(w, torch.ones_like(w)) for n, w in weights.items()}
+    flat = torch.cat([w.reshape(-1) for w in weights.values()])
+    mask = method.compute_mask(flat, torch.ones_like(flat))
+    sizes = [w.numel() for w in weights.values()]
+    parts = torch.split(mask, sizes)
+    return {n: m.view_as(w) for (n, w), m in zip(weights.items(), parts, strict=True)}
+
+
+def magnitude_prune(
+    model: nn.Module,
+    rate: float | Mapping[str, float],
+    *,
+    layers: Sequence[str] | None = None,
+    scope: str = "layer",
+) -> nn.Module:
+    """A copy of ``model`` with the smallest weights of ``layers`` (default: all) set to zero.
+
+    ``rate`` is one fraction for every layer, or {layer: rate} (scope "layer" only). With scope
+    "global" one threshold is shared by all the layers named. The original is left untouched.
+    """
+    _check_scope(scope)
+    if isinstance(rate, Mapping):
+        if scope != "layer":
+            raise CourseError(
+                "Per-layer rates need scope='layer'; a global threshold takes one rate."
+            )
+        rates = {name: _check_rate(r) for name, r in rate.items()}
+        names = _check_layers(model, list(rates))
+    else:
+        names = _check_layers(model, layers)
+        rates = dict.fromkeys(names, _check_rate(rate))
+    pruned = copy.deepcopy(model)
+    modules = weight_layers(pruned)
+    weights = {name: modules[name].weight.detach() for name in names}
+    if scope == "global":
+        masks = magnitude_masks(weights, rates[names[0]], "global")
+    else:
+        masks = {n: magnitude_masks({n: w}, rates[n])[n] for n, w in weights.items()}
+    for name, mask in masks.items():
+        torch_prune.custom_from_mask(modules[name], "weight", mask)
+        torch_prune.remove(modules[name], "weight")
+    return pruned
+
+
+def sparsity(model: nn.Module, layers: Sequence[str] | None = None) -> dict[str, float]:
+    """The fraction of zero weights of each conv and linear layer."""
+    modules = weight_layers(model)
+    names = _check_layers(model, layers)
+    return {n: int((modules[n].weight == 0).sum()) / modules[n].weight.numel() for n in names}
+
+
+# ---------------------------------------------------------------------------------------------
+# The sensitivity scan: accuracy vs prune rate, one curve per layer, cached
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class SensitivityScan:
+    """Accuracy of a model with one layer (or all, the "all layers" curve) magnitude-pruned at each
+    rate, without retraining. ``weights`` holds the reference weights for the histograms."""
+
+    rates: list[float]
+    accuracy: dict[str, list[float]]
+    baseline: float
+    split: str
+    scope: str
+    key: str
+    weights: dict[str, torch.Tensor] = field(default_factory=dict, repr=False)
+
+    @property
+    def curves(self) -> list[str]:
+        return list(self.accuracy)
+
+    @property
+    def layers(self) -> list[str]:
+        return [c for c in self.accuracy if c != ALL_LAYERS]
+
+    def table(self) -> pd.DataFrame:
+        """Accuracy, one row per rate and one column per curve."""
+        return pd.DataFrame(self.accuracy, index=pd.Index(self.rates, name="prune rate"))
+
+    def _check_point(self, curve: str, rate: float) -> int:
+        if curve not in self.accuracy:
+            raise CourseError(f"The scan has no curve {curve!r}: choose one of {self.curves}.")
+        matches = [i for i, r in enumerate(self.rates) if abs(r - rate) < 1e-9]
+        if not matches:
+            raise CourseError(f"The scan has no rate {rate}: it was run at {self.rates}.")
+        return matches[0]
+
+    def accuracy_at(self, curve: str, rate: float) -> float:
+        return self.accuracy[curve][self._check_point(curve, rate)]
+
+    def weight_split(self, curve: str, rate: float) -> tuple[np.ndarray, np.ndarray]:
+        """The (kept, removed) weights of ``curve`` (one layer, or all of them) at ``rate``."""
+        self._check_point(curve, rate)
+        names = self.layers if curve == ALL_LAYERS else [curve]
+        weights = {n: self.weights[n] for n in names}
+        scope = self.scope if curve == ALL_LAYERS else "layer"
+        masks = magnitude_masks(weights, rate, scope)
+        kept = torch.cat([weights[n][masks[n].bool()] for n in names])
+        removed = torch.cat([weights[n][~masks[n].bool()] for n in names])
+        return kept.numpy(), removed.numpy()
+
+    def to_dict(self) -> dict:
+        return {
+            "rates": self.rates,
+            "accuracy": self.accuracy,
+            "baseline": self.baseline,
+            "split": self.split,
+            "scope": self.scope,
+        }
+
+
+def _digest(model: nn.Module, data: DataBundle, split: str, settings: dict) -> str:
+    """A hash of the weights, the evaluation images and the scan settings."""
+    h = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
+    for name, tensor in model.state_dict().items():
+        h.update(name.encode())
+        h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    images = data.split(split)
+    h.update(data.name.encode())
+    h.update(images.images.contiguous().numpy().tobytes())
+    h.update(images.labels.contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def _check_rates(rates: Sequence[float]) -> list[float]:
+    if isinstance(rates, str) or not isinstance(rates, Sequence) or not rates:
+        raise CourseError(f"rates must be a non-empty list of fractions in [0, 1]; got {rates!r}.")
+    return sorted({_check_rate(r) for r in rates})
+
+
+def _device(model: nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+def sensitivity_scan(
+    model: nn.Module,
+    data: DataBundle,
+    rates: Sequence[float],
+    *,
+    layers: Sequence[str] | None = None,
+    split: str = "val",
+    scope: str = "layer",
+    joint: bool = True,
+    batch_size: int = 1024,
+    cache: str | Path | None = None,
+    progress: bool = False,
+) -> SensitivityScan:
+    """Accuracy on ``split`` with each layer pruned alone at each rate (no retraining), and with
+    all ``layers`` pruned together (``joint``; per-layer or global threshold by ``scope``).
+
+    Cached on disk under ``cache`` ($COURSE_CACHE by default) by a hash of the weights, the
+    images and the settings: a second call with the same inputs costs no evaluation.
+    """
+    rates, layers, scope = _check_rates(rates), _check_layers(model, layers), _check_scope(scope)
+    if not len(data.split(split)):
+        raise CourseError(f"The {split!r} split is empty: scan on another split.")
+    modules = weight_layers(model)
+    weights = {n: modules[n].weight.detach().cpu().clone() for n in layers}
+    settings = {"rates": rates, "layers": layers, "scope": scope, "joint": joint, "v": SCAN_FORMAT}
+    key = _digest(model, data, split, settings)
+    path = cache_dir(cache) / "scans" / f"{key}.json"
+    if path.is_file():
+        try:
+            return SensitivityScan(**json.loads(path.read_text()), key=key, weights=weights)
+        except (ValueError, TypeError):  # a damaged or foreign file: scan again and replace it
+            path.unlink()
+    loader = data.loader(split, batch_size, device=_device(model))
+    choices = [(name, [name]) for name in layers] + ([(ALL_LAYERS, layers)] if joint else [])
+    accuracy = {name: [] for name, _ in choices}
+    work = [(curve, names, rate) for curve, names in choices for rate in rates]
+    for curve, names, rate in tqdm(work, desc="sensitivity scan", disable=not progress):
+        pruned = magnitude_prune(model, rate, layers=names, scope=scope)
+        accuracy[curve].append(evaluate(pruned, loader)[1])
+    scan = SensitivityScan(rates, accuracy, evaluate(model, loader)[1], split, scope, key, weights)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{id(scan)}.tmp")
+    tmp.write_text(json.dumps(scan.to_dict()))
+    tmp.replace(path)
+    return scan
+
+
+# ---------------------------------------------------------------------------------------------
+# Structured pruning: remove conv channels and fc neurons, rebuild a smaller model
+# ---------------------------------------------------------------------------------------------
+
+NORMS = {"l1": 1, "l2": 2}
+PASS_THROUGH = (nn.ReLU, nn.Tanh, nn.MaxPool2d, nn.AvgPool2d, nn.Dropout, nn.Identity, nn.Flatten)
+
+
+def unit_importance(layer: nn.Module, norm: str = "l2") -> torch.Tensor:
+    """One score per output unit (conv channel or fc neuron): the norm of its incoming weights."""
+    if norm not in NORMS:
+        raise CourseError(f"norm must be one of {list(NORMS)}; got {norm!r}.")
+    return torch.linalg.vector_norm(layer.weight.detach().flatten(1), ord=NORMS[norm], dim=1)
+
+
+def _with_outputs(layer: nn.Module, keep: torch.Tensor) -> nn.Module:
+    """A copy of a conv or linear layer with only the output units ``keep``."""
+    if isinstance(layer, nn.Conv2d):
+        new = nn.Conv2d(
+            layer.in_channels, len(keep), layer.kernel_size, layer.stride, layer.padding,
+            layer.dilation, bias=layer.bias is not None, padding_mode=layer.padding_mode,
+        )  # fmt: skip
+    else:
+        new = nn.Linear(layer.in_features, len(keep), bias=layer.bias is not None)
+    new = new.to(layer.weight.device, layer.weight.dtype).train(layer.training)
+    with torch.no_grad():
+        new.weight.copy_(layer.weight[keep])
+        if layer.bias is not None:
+            new.bias.copy_(layer.bias[keep])
+    return new
+
+
+def _with_inputs(layer: nn.Module, keep: torch.Tensor) -> nn.Module:
+    """A copy of a conv or linear layer that reads only the inputs ``keep``."""
+    if isinstance(layer, nn.Conv2d):
+        new = nn.Conv2d(
+            len(keep), layer.out_channels, layer.kernel_size, layer.stride, layer.padding,
+            layer.dilation, bias=layer.bias is not None, padding_mode=layer.padding_mode,
+        )  # fmt: skip
+    else:
+        new = nn.Linear(len(keep), layer.out_features, bias=layer.bias is not None)
+    new = new.to(layer.weight.device, layer.weight.dtype).train(layer.training)
+    with torch.no_grad():
+        new.weight.copy_(layer.weight[:, keep])
+        if layer.bias is not None:
+            new.bias.copy_(layer.bias)
+    return new
+
+
+def _with_features(norm: nn.Module, keep: torch.Tensor) -> nn.Module:
+    """A copy of a batch norm over only the features ``keep``."""
+    new = type(norm)(len(keep), norm.eps, norm.momentum, norm.affine, norm.track_running_stats)
+    new = new.to(next(iter(norm.state_dict().values())).device).train(norm.training)
+    state = {k: v[keep] if v.dim() == 1 else v for k, v in norm.state_dict().items()}
+    new.load_state_dict(state)
+    return new
+
+
+def _check_sequential(model: nn.Module) -> list[str]:
+    if not isinstance(model, nn.Sequential):
+        raise CourseError(
+            f"Structured pruning rebuilds a flat nn.Sequential; {type(model).__name__} is not one "
+            "(the residual net's skip connections tie channels together). Use another model."
+        )
+    return [name for name, _ in model.named_children()]
+
+
+def prunable_layers(model: nn.Module) -> list[str]:
+    """The conv and linear children that structured pruning may shrink: all but the output layer."""
+    names = _check_sequential(model)
+    return [n for n in names if isinstance(getattr(model, n), WEIGHT_LAYERS)][:-1]
+
+
+def _prunable(model: nn.Module, layer: str) -> nn.Module:
+    allowed = prunable_layers(model)
+    if layer not in allowed:
+        raise CourseError(
+            f"{layer!r} cannot be pruned structurally: choose among {allowed} "
+            "(the output layer is never pruned: its units are the classes)."
+        )
+    return getattr(model, layer)
+
+
+def slim(model: nn.Module, layer: str, keep: Sequence[int]) -> nn.Sequential:
+    """A new, smaller model in which ``layer`` keeps only the output units ``keep`` and the next
+    conv or linear layer reads only their outputs (batch norms in between are sliced too)."""
+    names = _check_sequential(model)
+    target = _prunable(model, layer)
+    units = target.weight.shape[0]
+    keep = torch.as_tensor(sorted({int(u) for u in keep}), dtype=torch.long)
+    if len(keep) == 0 or keep.min() < 0 or keep.max() >= units:
+        raise CourseError(f"keep must name between 1 and {units} units of {layer} in [0, {units}).")
+    if isinstance(target, nn.Conv2d) and target.groups != 1:
+        raise CourseError(f"{layer} is a grouped convolution; structured pruning needs groups=1.")
+    slimmed = copy.deepcopy(model)
+    device = target.weight.device
+    setattr(slimmed, layer, _with_outputs(target, keep.to(device)))
+    inputs, per_unit = keep, 1
+    for name in names[names.index(layer) + 1 :]:
+        module = getattr(model, name)
+        if isinstance(module, nn.Linear) and isinstance(target, nn.Conv2d):
+            per_unit = module.in_features // units  # conv channel -> flattened features
+            if per_unit * units != module.in_features:
+                raise CourseError(f"{name} does not read {layer}'s channels as flat blocks.")
+            inputs = (keep[:, None] * per_unit + torch.arange(per_unit)).reshape(-1)
+        if isinstance(module, WEIGHT_LAYERS):
+            setattr(slimmed, name, _with_inputs(module, inputs.to(device)))
+            return slimmed
+        if isinstance(module, nn.BatchNorm1d | nn.BatchNorm2d):
+            setattr(slimmed, name, _with_features(module, inputs.to(device)))
+        elif not isinstance(module, PASS_THROUGH):
+            raise CourseError(
+                f"Cannot slice through {name} ({type(module).__name__}) after {layer}: "
+                f"structured pruning knows {[t.__name__ for t in PASS_THROUGH]} and batch norms."
+            )
+    raise AssertionError("unreachable: a prunable layer always has a next weight layer")
+
+
+def remove_unit(model: nn.Module, layer: str, unit: int) -> nn.Sequential:
+    """A new model without output unit ``unit`` of ``layer`` (and its input slice downstream)."""
+    units = _prunable(model, layer).weight.shape[0]
+    if units <= 1:
+        raise CourseError(f"{layer} has one unit left: the last unit of a layer stays.")
+    if not 0 <= unit < units:
+        raise CourseError(f"{layer} has units 0 to {units - 1}; there is no unit {unit}.")
+    return slim(model, layer, [u for u in range(units) if u != unit])
+
+
+def layer_widths(model: nn.Module, layers: Sequence[str]) -> dict[str, int]:
+    """The number of output units of each named layer."""
+    return {name: getattr(model, name).weight.shape[0] for name in layers}
+
+
+@dataclass
+class StructuredPruning:
+    """The trajectory of structured pruning and the chosen (last accepted) model."""
+
+    trajectory: pd.DataFrame
+    model: nn.Module
+    original_widths: dict[str, int]
+    widths: dict[str, int]
+
+    def to_dict(self) -> dict:
+        return {
+            "original_widths": self.original_widths,
+            "widths": self.widths,
+            "trajectory": self.trajectory.to_dict("list"),
+        }
+
+
+def _evaluate_splits(model: nn.Module, loaders: dict) -> dict[str, float]:
+    return {f"{split}_accuracy": evaluate(model, loader)[1] for split, loader in loaders.items()}
+
+
+def structured_prune(
+    model: nn.Module,
+    data: DataBundle,
+    *,
+    layers: Sequence[str] = ("conv1", "conv2", "fc1"),
+    norm: str = "l2",
+    accuracy_floor: float = 0.85,
+    split: str = "val",
+    also_evaluate: Sequence[str] = ("test",),
+    finetune: TrainConfig | None = None,
+    max_removals: int | None = None,
+    flop_ratio_target: float | None = None,
+    batch_size: int = 1024,
+    progress: bool = True,
+) -> StructuredPruning:
+    """Prune ``layers`` one after the other, one unit per step: remove the unit with the smallest
+    weight norm, rebuild the smaller model and evaluate it on ``split``. A removal that brings the
+    ``split`` accuracy below ``accuracy_floor`` ends the layer (the trajectory keeps it as
+    "rejected"); so do one unit left and ``max_removals`` removals. Pruning ends altogether once
+    the model has ``flop_ratio_target`` times fewer FLOPs than the original.
+
+    With ``finetune`` (a TrainConfig: its epochs, lr, ...) a removal that falls below the floor
+    ("below_floor") is first retrained; if that brings it back to the floor it is kept
+    ("finetune") and pruning goes on, otherwise it is rejected. The input model is not changed.
+    """
+    layers = list(layers)
+    allowed = prunable_layers(model)
+    if not layers or any(name not in allowed for name in layers) or len(set(layers)) < len(layers):
+        raise CourseError(
+            f"layers must be distinct names from {allowed}; got {layers} (the output layer is "
+            "never pruned: its units are the classes)."
+        )
+    unit_importance(getattr(model, layers[0]), norm)  # checks the norm before any work
+    if not 0 <= accuracy_floor <= 1:
+        raise CourseError(f"accuracy_floor is an accuracy in [0, 1]; got {accuracy_floor}.")
+    if max_removals is not None and max_removals < 0:
+        raise CourseError(f"max_removals must be >= 0 or None; got {max_removals}.")
+    if flop_ratio_target is not None and not flop_ratio_target >= 1:
+        raise CourseError(f"flop_ratio_target must be >= 1 or None; got {flop_ratio_target}.")
+    if finetune is not None and finetune.dataset != data.name:
+        raise CourseError(
+            f"finetune.dataset is {finetune.dataset!r} but the data is {data.name!r}."
+        )
+    splits = [split, *[s for s in also_evaluate if s != split]]
+    for name in splits:
+        if not len(data.split(name)):
+            raise CourseError(f"The {name!r} split is empty: evaluate on another split.")
+    device = _device(model)
+    loaders = {s: data.loader(s, batch_size, device=device) for s in splits}
+    metric = f"{split}_accuracy"
+    input_shape = data.input_shape
+    rows = []
+
+    def record(current, layer, phase, removed, scores) -> int:
+        rows.append({
+            "step": len(rows),
+            "layer": layer,
+            "phase": phase,
+            "removed_unit": removed,
+            **layer_widths(current, layers),
+            "params": ledger.count_params(current),
+            "flops": ledger.count_flops(current, input_shape),
+            **scores,
+        })  # fmt: skip
+        return rows[-1]["flops"]
+
+    current = copy.deepcopy(model).eval()
+    original_flops = record(current, "reference", "start", -1, _evaluate_splits(current, loaders))
+    flops = original_flops
+    target = original_flops / flop_ratio_target if flop_ratio_target else 0
+    bar = tqdm(desc="structured pruning", disable=not progress, unit="step")
+    for layer in layers:
+        removals = 0
+        while (
+            getattr(current, layer).weight.shape[0] > 1
+            and removals != max_removals
+            and flops > target
+        ):
+            unit = int(unit_importance(getattr(current, layer), norm).argmin())
+            candidate = remove_unit(current, layer, unit).eval()
+            scores, phase = _evaluate_splits(candidate, loaders), "prune"
+            bar.update()
+            if scores[metric] < accuracy_floor and finetune is not None:
+                record(candidate, layer, "below_floor", unit, scores)
+                fit(candidate, data, finetune, progress=False, eval_splits=())
+                candidate = candidate.to(device).eval()
+                scores, phase = _evaluate_splits(candidate, loaders), "finetune"
+            if scores[metric] < accuracy_floor:
+                record(candidate, layer, "rejected", unit, scores)
+                break
+            current, removals = candidate, removals + 1
+            flops = record(current, layer, phase, unit, scores)
+            bar.set_postfix(layer=layer, **{k: f"{v:.3f}" for k, v in scores.items()})
+    bar.close()
+    trajectory = pd.DataFrame(rows)
+    return StructuredPruning(
+        trajectory, current, layer_widths(model, layers), layer_widths(current, layers)
+    )
+
+
+def finetune_config(config: TrainConfig, epochs: int, lr: float | None = None) -> TrainConfig:
+    """The reference's training settings for ``epochs`` of fine-tuning (constant ``lr``)."""
+    if not isinstance(epochs, int) or epochs < 1:
+        raise CourseError(
+            f"Fine-tuning needs epochs >= 1; got {epochs!r} (0 means no fine-tuning)."
+        )
+    return replace(config, epochs=epochs, lr=lr or config.lr, step_size=0)
+
+
+def evaluation_subset(data: DataBundle, images: int | None) -> DataBundle:
+    """``data`` with its validation and test splits cut to their first ``images`` (None: all),
+    for quick runs of the many evaluations pruning makes."""
+    if images is None:
+        return data
+    if isinstance(images, bool) or not isinstance(images, int) or images < 1:
+        raise CourseError(f"images must be a positive number of images or None; got {images!r}.")
+    first = torch.arange(images)
+    return replace(
+        data,
+        val=data.val.take(first[: len(data.val)]),
+        test=data.test.take(first[: len(data.test)]),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Costs: seed 001's FLOP formula and the measured speed-up
+# ---------------------------------------------------------------------------------------------
+
+FlopRule = Callable[[int, int, bool], int]
+FLOP_CONVENTIONS: dict[str, FlopRule] = {
+    # (multiply-adds, outputs, bias+ReLU counted) -> FLOPs of one layer
+    "torch": lambda macs, outputs, activated: 2 * macs,
+    "seed001": lambda macs, outputs, activated: macs + (2 * outputs if activated else 0),
+}
+
+
+def fashion_cnn_flops(
+    c1: int,
+    c2: int,
+    f1: int,
+    *,
+    k1: int = 3,
+    k2: int = 5,
+    input_shape=(1, 28, 28),
+    num_classes: int = 10,
+    convention: str = "torch",
+) -> int:
+    """FLOPs per image of the Fashion CNN (c1, k1, c2, k2, f1) in closed form (seed 001).
+
+    With o1 = H - k1 + 1 and o2 = o1 - k2 + 1 (square images, no padding) the multiply-adds are
+    conv1 o1²·k1²·C·c1, conv2 o2²·k2²·c1·c2, fc1 o2²·c2·f1, fc2 f1·classes; the convention
+    says how they and the bias + ReLU of conv1, conv2 and fc1 are counted (see the module doc).
+    """
+    if convention not in FLOP_CONVENTIONS:
+        raise CourseError(
+            f"convention must be one of {list(FLOP_CONVENTIONS)}; got {convention!r}."
+        )
+    channels, height, width = input_shape
+    if height != width:
+        raise CourseError(f"The formula assumes square images; got {height}x{width}.")
+    o1 = height - k1 + 1
+    o2 = o1 - k2 + 1
+    if min(c1, c2, f1, k1, k2) < 1 or o2 < 1:
+        raise CourseError(f"No Fashion CNN has c1={c1}, c2={c2}, f1={f1}, k1={k1}, k2={k2} here.")
+    layers = [  # (multiply-adds, outputs, followed by bias + ReLU in seed 001's count)
+        (o1 * o1 * k1 * k1 * channels * c1, c1 * o1 * o1, True),
+        (o2 * o2 * k2 * k2 * c1 * c2, c2 * o2 * o2, True),
+        (o2 * o2 * c2 * f1, f1, True),
+        (f1 * num_classes, num_classes, False),
+    ]
+    rule = FLOP_CONVENTIONS[convention]
+    return sum(rule(macs, outputs, activated) for macs, outputs, activated in layers)
+
+
+FASHION_CNN_LAYOUT = [
+    ("conv1", nn.Conv2d), ("relu1", nn.ReLU), ("conv2", nn.Conv2d), ("relu2", nn.ReLU),
+    ("flatten", nn.Flatten), ("fc1", nn.Linear), ("relu3", nn.ReLU), ("fc2", nn.Linear),
+]  # fmt: skip
+
+
+def is_fashion_cnn(model: nn.Module) -> bool:
+    """Whether ``model`` is laid out as the Fashion CNN (no pooling, unpadded stride-1 convs),
+    the network seed 001's formula describes."""
+    layout = [(name, type(m)) for name, m in model.named_children()]
+    if layout != FASHION_CNN_LAYOUT:
+        return False
+    convs = (model.conv1, model.conv2)
+    return all(c.stride == (1, 1) and c.padding == (0, 0) and c.dilation == (1, 1) for c in convs)
+
+
+def fashion_cnn_shape(model: nn.Module) -> dict[str, int]:
+    """(c1, k1, c2, k2, f1) and the class count read off a (pruned) Fashion CNN."""
+    if not is_fashion_cnn(model):
+        raise CourseError(
+            "Not a Fashion CNN (conv1, relu1, conv2, relu2, flatten, fc1, relu3, fc2, unpadded "
+            "stride-1 convs): seed 001's formula does not apply to it."
+        )
+    return {
+        "c1": model.conv1.out_channels,
+        "k1": model.conv1.kernel_size[0],
+        "c2": model.conv2.out_channels,
+        "k2": model.conv2.kernel_size[0],
+        "f1": model.fc1.out_features,
+        "num_classes": model.fc2.out_features,
+    }
+
+
+def cost_table(models: Mapping[str, nn.Module], input_shape) -> pd.DataFrame:
+    """Parameters and FLOPs per image of each model: counted on the model (torch's counter) and,
+    for Fashion CNNs, by seed 001's formula in both conventions."""
+    rows = {}
+    for name, model in models.items():
+        row = {
+            "params": ledger.count_params(model),
+            "flops": ledger.count_flops(model, input_shape),
+        }
+        if is_fashion_cnn(model):
+            shape = fashion_cnn_shape(model)
+            row.update({k: shape[k] for k in ("c1", "c2", "f1")})
+            for convention in FLOP_CONVENTIONS:
+                row[f"formula_{convention}"] = fashion_cnn_flops(
+                    **shape, input_shape=input_shape, convention=convention
+                )
+        rows[name] = row
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def speedup(
+    original: nn.Module,
+    pruned: nn.Module,
+    input_shape,
+    *,
+    batch_size: int = 1000,
+    repeats: int = 5,
+    warmup: int = 2,
+    threads: int | None = 1,
+    images: int | None = None,
+) -> dict:
+    """Measured inference time of both models beside their FLOP ratio.
+
+    Each model runs through ``ledger.measure_latency``: gradients off, ``warmup`` passes, a fixed
+    number of ``threads``, the median of ``repeats`` passes over one batch of ``batch_size``
+    images. With ``images`` (e.g. the test set's size) the time for that many images is given
+    too, as batches of ``batch_size``.
+    """
+    if batch_size < 1 or repeats < 1 or warmup < 0 or (images is not None and images < 1):
+        raise CourseError("batch_size, repeats and images must be >= 1 and warmup >= 0.")
+    models = {"original": original, "pruned": pruned}
+    timing = {
+        name: ledger.measure_latency(net, input_shape, batch_size, repeats, warmup, threads)
+        for name, net in models.items()
+    }
+    flops = {name: ledger.count_flops(net, input_shape) for name, net in models.items()}
+    measured = timing["original"]["median_s"] / timing["pruned"]["median_s"]
+    flop_ratio = flops["original"] / flops["pruned"]
+    result = {
+        "batch_size": batch_size,
+        "threads": timing["original"]["threads"],
+        "repeats": repeats,
+        "original_s": timing["original"]["median_s"],
+        "pruned_s": timing["pruned"]["median_s"],
+        "speedup": measured,
+        "flops_original": flops["original"],
+        "flops_pruned": flops["pruned"],
+        "flop_ratio": flop_ratio,
+        "speedup_over_flop_ratio": measured / flop_ratio,
+    }
+    if images is not None:
+        result["images"] = images
+        for name in models:
+            result[f"{name}_images_s"] = timing[name]["per_image_s"] * images
+    return result

@@ -1,0 +1,244 @@
+"""ipywidgets panels over cached computations; headless they render once and never block."""
+
+import io
+
+import ipywidgets as widgets
+import matplotlib.pyplot as plt
+import torch
+from IPython.display import display
+
+from course_lib import ledger, plots, train, tucker
+from course_lib.errors import CourseError
+
+# --- α-branch pruning (notebook 05) -----------------------------------------------------------
+
+
+class AlphaPanel:
+    """A slider over α showing the accuracy each run's branched model reached at that α, from the
+    runs' records (``branches.AlphaRun``; nothing is re-evaluated), and the accuracy-per-α figure
+    with the chosen α marked.
+
+    The slider reports only on release (``continuous_update=False``); while the figure is drawn
+    it is disabled and the status reads "working…". Display it with ``display(panel)``.
+    """
+
+    def __init__(self, runs: dict, reference: float | None = None, alpha: float | None = None):
+        self.runs, self.reference = runs, reference
+        self.tables = {label: run.stages.set_index("alpha") for label, run in runs.items()}
+        alphas = sorted({a for table in self.tables.values() for a in table.index}, reverse=True)
+        if not alphas:
+            raise CourseError("These runs hold no α stages to show.")
+        alpha = alphas[-1] if alpha is None else alpha
+        if alpha not in alphas:
+            raise CourseError(f"The runs reached no stage at α = {alpha}: choose one of {alphas}.")
+        self.alpha = widgets.SelectionSlider(
+            options=[(f"{a:g}", a) for a in alphas],
+            value=alpha,
+            description="α",
+            continuous_update=False,
+        )
+        self.status = widgets.HTML()
+        self.summary = widgets.HTML()
+        self.image = widgets.Image(format="png")
+        self.widget = widgets.VBox(
+            [widgets.HBox([self.alpha, self.status]), self.summary, self.image]
+        )
+        self.alpha.observe(self.update, names="value")
+        self.update()
+
+    def _busy(self, busy: bool) -> None:
+        self.status.value = "<i>working…</i>" if busy else "ready"
+        self.alpha.disabled = busy
+
+    def _rows(self, alpha: float) -> str:
+        rows = []
+        for label, table in self.tables.items():
+            if alpha not in table.index:
+                rows.append(f"<tr><td>{label}</td><td colspan=3>not reached</td></tr>")
+                continue
+            val, test = table.loc[alpha, "val_accuracy"], table.loc[alpha, "test_accuracy"]
+            change = "" if self.reference is None else f"{100 * (test - self.reference):+.2f}"
+            cells = [label, f"{val:.2%}", f"{test:.2%}", change]
+            rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+        header = "<tr><th>pretrained weights</th><th>val</th><th>test</th><th>points</th></tr>"
+        return f"<table>{header}{''.join(rows)}</table>"
+
+    def update(self, change=None) -> None:
+        """Show every run's accuracy at the chosen α and mark it on the figure."""
+        self._busy(True)
+        try:
+            alpha = self.alpha.value
+            self.summary.value = (
+                f"<b>α = {alpha:g}</b> (1: the original path only, 0: the branches only)"
+                + self._rows(alpha)
+            )
+            fig = plots.alpha_accuracy(self.runs, self.reference, mark=alpha)
+            buffer = io.BytesIO()
+            fig.savefig(buffer, format="png", dpi=80, bbox_inches="tight")
+            plt.close(fig)
+            self.image.value = buffer.getvalue()
+        finally:
+            self._busy(False)
+
+    def _ipython_display_(self) -> None:
+        display(self.widget)
+
+
+# --- pruning (notebook 03) --------------------------------------------------------------------
+
+
+class PruneRatePanel:
+    """A prune-rate slider and a layer choice over a cached ``prune.SensitivityScan``: moving
+    either shows that point's accuracy and weight histogram (nothing is re-evaluated).
+
+    The slider reports only on release (``continuous_update=False``); while the figure is drawn
+    the controls are disabled and the status reads "working…". Display it with ``display(panel)``.
+    """
+
+    def __init__(self, scan, curve: str | None = None, rate: float | None = None):
+        curve = scan.curves[0] if curve is None else curve
+        rate = scan.rates[len(scan.rates) // 2] if rate is None else rate
+        scan.accuracy_at(curve, rate)  # checks the curve and the rate before building anything
+        self.scan = scan
+        self.rate = widgets.SelectionSlider(
+            options=[(f"{100 * r:g}%", r) for r in scan.rates],
+            value=next(r for r in scan.rates if abs(r - rate) < 1e-9),
+            description="prune rate",
+            continuous_update=False,
+        )
+        self.layer = widgets.Dropdown(options=scan.curves, value=curve, description="layer")
+        self.status = widgets.HTML()
+        self.summary = widgets.HTML()
+        self.image = widgets.Image(format="png")
+        self.widget = widgets.VBox(
+            [widgets.HBox([self.layer, self.rate, self.status]), self.summary, self.image]
+        )
+        for control in (self.rate, self.layer):
+            control.observe(self.update, names="value")
+        self.update()
+
+    def _busy(self, busy: bool) -> None:
+        self.status.value = "<i>working…</i>" if busy else "ready"
+        self.rate.disabled = self.layer.disabled = busy
+
+    def update(self, change=None) -> None:
+        """Show the accuracy and the weight histogram at the current layer and rate."""
+        self._busy(True)
+        try:
+            curve, rate = self.layer.value, self.rate.value
+            accuracy = self.scan.accuracy_at(curve, rate)
+            kept, removed = self.scan.weight_split(curve, rate)
+            self.summary.value = (
+                f"<b>{curve}</b> pruned at <b>{rate:.0%}</b>: {len(removed):,} of "
+                f"{len(kept) + len(removed):,} weights removed, {self.scan.split} accuracy "
+                f"<b>{accuracy:.2%}</b> (unpruned {self.scan.baseline:.2%})"
+            )
+            fig = plots.prune_rate_view(self.scan, curve, rate)
+            buffer = io.BytesIO()
+            fig.savefig(buffer, format="png", dpi=80, bbox_inches="tight")
+            plt.close(fig)
+            self.image.value = buffer.getvalue()
+        finally:
+            self._busy(False)
+
+    def _ipython_display_(self) -> None:
+        display(self.widget)
+
+
+# --- Tucker-2 (notebook 04) -------------------------------------------------------------------
+
+
+def _rank_slider(value: int, top: int, name: str) -> widgets.IntSlider:
+    return widgets.IntSlider(value=value, min=1, max=top, description=name, continuous_update=False)
+
+
+class TuckerRankPanel:
+    """Sliders for the ranks R1 (input) and R2 (output) of one conv layer: on release the layer
+    alone is decomposed at (R1, R2) and the panel shows the weight and output errors, the model's
+    accuracy on ``split`` of ``data`` and its FLOPs beside the original's.
+
+    Each (R1, R2) is computed once and cached (``results``); while it runs the sliders are
+    disabled and the status reads "working…". Display it with ``display(panel)``.
+    """
+
+    def __init__(
+        self,
+        model,
+        data,
+        layer: str,
+        *,
+        method: str = "hooi",
+        split: str = "test",
+        ranks: tuple[int, int] | None = None,
+    ):
+        convs = tucker.conv_layers(model)
+        if layer not in convs:
+            raise CourseError(f"layer must be one of the convs {convs}; got {layer!r}.")
+        conv = model.get_submodule(layer)
+        ranks = ranks or (max(1, conv.in_channels // 2), max(1, conv.out_channels // 2))
+        tucker.decompose_weight(conv.weight, ranks, method)  # checks ranks and method first
+        self.model, self.data, self.layer = model, data, layer
+        self.method, self.split = method, split
+        batch = next(iter(data.loader(split, 256)))[0]
+        self.inputs = tucker.layer_input(model, layer, batch)
+        self.original = {
+            "accuracy": train.accuracy(model, data, split),
+            "flops": ledger.count_flops(model, data.input_shape),
+        }
+        self.results: dict[tuple[int, int], dict] = {}
+        self.in_rank = _rank_slider(ranks[0], conv.in_channels, "R1 (input)")
+        self.out_rank = _rank_slider(ranks[1], conv.out_channels, "R2 (output)")
+        self.status = widgets.HTML()
+        self.summary = widgets.HTML()
+        controls = widgets.HBox([self.in_rank, self.out_rank, self.status])
+        self.widget = widgets.VBox([controls, self.summary])
+        for slider in (self.in_rank, self.out_rank):
+            slider.observe(self.update, names="value")
+        self.update()
+
+    def _busy(self, busy: bool) -> None:
+        self.status.value = "<i>working…</i>" if busy else "ready"
+        self.in_rank.disabled = self.out_rank.disabled = busy
+
+    def evaluate(self, ranks: tuple[int, int]) -> dict:
+        """Errors, accuracy and FLOPs with only ``layer`` decomposed at ``ranks`` (cached)."""
+        if ranks not in self.results:
+            decomposed, table = tucker.decompose_model(
+                self.model, [self.layer], ranks=ranks, method=self.method
+            )
+            with torch.no_grad():
+                output_error = tucker.relative_error(
+                    self.model.get_submodule(self.layer)(self.inputs),
+                    decomposed.get_submodule(self.layer)(self.inputs),
+                )
+            self.results[ranks] = {
+                "weight_error": float(table.weight_error.iloc[0]),
+                "output_error": output_error,
+                "accuracy": train.accuracy(decomposed, self.data, self.split),
+                "flops": ledger.count_flops(decomposed, self.data.input_shape),
+            }
+        return self.results[ranks]
+
+    def update(self, change=None) -> None:
+        """Show the figures at the sliders' ranks."""
+        self._busy(True)
+        try:
+            ranks = (self.in_rank.value, self.out_rank.value)
+            result, original = self.evaluate(ranks), self.original
+            rows = [
+                ("weight error ‖W − Ŵ‖/‖W‖", f"{result['weight_error']:.4f}", "0"),
+                ("output error of the layer", f"{result['output_error']:.4f}", "0"),
+                (f"{self.split} accuracy", *(f"{r['accuracy']:.2%}" for r in (result, original))),
+                ("FLOPs per image (model)", f"{result['flops']:,}", f"{original['flops']:,}"),
+            ]
+            cells = "".join(f"<tr><td>{a}</td><td>{b}</td><td>{c}</td></tr>" for a, b, c in rows)
+            self.summary.value = (
+                f"<b>{self.layer}</b> at R1 = {ranks[0]}, R2 = {ranks[1]}: "
+                f"{original['flops'] / result['flops']:.2f}× fewer FLOPs than the original"
+                f"<table><tr><th></th><th>decomposed</th><th>original</th></tr>{cells}</table>"
+            )
+        finally:
+            self._busy(False)
+
+    def _ipython_display_(self) -> None:
+        display(self.widget)
