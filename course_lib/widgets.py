@@ -10,16 +10,60 @@ from IPython.display import display
 from course_lib import ledger, plots, train, tucker
 from course_lib.errors import CourseError
 
+
+class Panel:
+    """The frame every panel shares: its controls, a status that reads "working…" while an update
+    runs (the controls disabled meanwhile), an HTML summary and, optionally, a figure.
+
+    Subclasses build their controls, call ``_frame`` and implement ``render``; controls report
+    only on release (``continuous_update=False``). Display a panel with ``display(panel)``.
+    """
+
+    def _frame(self, controls: list, figure: bool = True) -> None:
+        self.controls = controls
+        self.status = widgets.HTML()
+        self.summary = widgets.HTML()
+        self.image = widgets.Image(format="png") if figure else None
+        parts = [widgets.HBox([*controls, self.status]), self.summary]
+        self.widget = widgets.VBox(parts + ([self.image] if figure else []))
+        for control in controls:
+            control.observe(self.update, names="value")
+        self.update()
+
+    def _busy(self, busy: bool) -> None:
+        self.status.value = "<i>working…</i>" if busy else "ready"
+        for control in self.controls:
+            control.disabled = busy
+
+    def render(self) -> None:
+        raise NotImplementedError
+
+    def update(self, change=None) -> None:
+        """Redraw the panel for the controls' current values."""
+        self._busy(True)
+        try:
+            self.render()
+        finally:
+            self._busy(False)
+
+    def show_figure(self, fig) -> None:
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=80, bbox_inches="tight")
+        plt.close(fig)
+        self.image.value = buffer.getvalue()
+
+    def _ipython_display_(self) -> None:
+        display(self.widget)
+
+
 # --- α-branch pruning (notebook 05) -----------------------------------------------------------
 
 
-class AlphaPanel:
+class AlphaPanel(Panel):
     """A slider over α showing the accuracy each run's branched model reached at that α, from the
     runs' records (``branches.AlphaRun``; nothing is re-evaluated), and the accuracy-per-α figure
     with the chosen α marked.
 
-    The slider reports only on release (``continuous_update=False``); while the figure is drawn
-    it is disabled and the status reads "working…". Display it with ``display(panel)``.
     """
 
     def __init__(self, runs: dict, reference: float | None = None, alpha: float | None = None):
@@ -37,18 +81,7 @@ class AlphaPanel:
             description="α",
             continuous_update=False,
         )
-        self.status = widgets.HTML()
-        self.summary = widgets.HTML()
-        self.image = widgets.Image(format="png")
-        self.widget = widgets.VBox(
-            [widgets.HBox([self.alpha, self.status]), self.summary, self.image]
-        )
-        self.alpha.observe(self.update, names="value")
-        self.update()
-
-    def _busy(self, busy: bool) -> None:
-        self.status.value = "<i>working…</i>" if busy else "ready"
-        self.alpha.disabled = busy
+        self._frame([self.alpha])
 
     def _rows(self, alpha: float) -> str:
         rows = []
@@ -63,37 +96,22 @@ class AlphaPanel:
         header = "<tr><th>pretrained weights</th><th>val</th><th>test</th><th>points</th></tr>"
         return f"<table>{header}{''.join(rows)}</table>"
 
-    def update(self, change=None) -> None:
+    def render(self) -> None:
         """Show every run's accuracy at the chosen α and mark it on the figure."""
-        self._busy(True)
-        try:
-            alpha = self.alpha.value
-            self.summary.value = (
-                f"<b>α = {alpha:g}</b> (1: the original path only, 0: the branches only)"
-                + self._rows(alpha)
-            )
-            fig = plots.alpha_accuracy(self.runs, self.reference, mark=alpha)
-            buffer = io.BytesIO()
-            fig.savefig(buffer, format="png", dpi=80, bbox_inches="tight")
-            plt.close(fig)
-            self.image.value = buffer.getvalue()
-        finally:
-            self._busy(False)
-
-    def _ipython_display_(self) -> None:
-        display(self.widget)
+        alpha = self.alpha.value
+        self.summary.value = (
+            f"<b>α = {alpha:g}</b> (1: the original path only, 0: the branches only)"
+            + self._rows(alpha)
+        )
+        self.show_figure(plots.alpha_accuracy(self.runs, self.reference, mark=alpha))
 
 
 # --- pruning (notebook 03) --------------------------------------------------------------------
 
 
-class PruneRatePanel:
+class PruneRatePanel(Panel):
     """A prune-rate slider and a layer choice over a cached ``prune.SensitivityScan``: moving
-    either shows that point's accuracy and weight histogram (nothing is re-evaluated).
-
-    The slider reports only on release (``continuous_update=False``); while the figure is drawn
-    the controls are disabled and the status reads "working…". Display it with ``display(panel)``.
-    """
+    either shows that point's accuracy and weight histogram (nothing is re-evaluated)."""
 
     def __init__(self, scan, curve: str | None = None, rate: float | None = None):
         curve = scan.curves[0] if curve is None else curve
@@ -107,42 +125,19 @@ class PruneRatePanel:
             continuous_update=False,
         )
         self.layer = widgets.Dropdown(options=scan.curves, value=curve, description="layer")
-        self.status = widgets.HTML()
-        self.summary = widgets.HTML()
-        self.image = widgets.Image(format="png")
-        self.widget = widgets.VBox(
-            [widgets.HBox([self.layer, self.rate, self.status]), self.summary, self.image]
-        )
-        for control in (self.rate, self.layer):
-            control.observe(self.update, names="value")
-        self.update()
+        self._frame([self.layer, self.rate])
 
-    def _busy(self, busy: bool) -> None:
-        self.status.value = "<i>working…</i>" if busy else "ready"
-        self.rate.disabled = self.layer.disabled = busy
-
-    def update(self, change=None) -> None:
+    def render(self) -> None:
         """Show the accuracy and the weight histogram at the current layer and rate."""
-        self._busy(True)
-        try:
-            curve, rate = self.layer.value, self.rate.value
-            accuracy = self.scan.accuracy_at(curve, rate)
-            kept, removed = self.scan.weight_split(curve, rate)
-            self.summary.value = (
-                f"<b>{curve}</b> pruned at <b>{rate:.0%}</b>: {len(removed):,} of "
-                f"{len(kept) + len(removed):,} weights removed, {self.scan.split} accuracy "
-                f"<b>{accuracy:.2%}</b> (unpruned {self.scan.baseline:.2%})"
-            )
-            fig = plots.prune_rate_view(self.scan, curve, rate)
-            buffer = io.BytesIO()
-            fig.savefig(buffer, format="png", dpi=80, bbox_inches="tight")
-            plt.close(fig)
-            self.image.value = buffer.getvalue()
-        finally:
-            self._busy(False)
-
-    def _ipython_display_(self) -> None:
-        display(self.widget)
+        curve, rate = self.layer.value, self.rate.value
+        accuracy = self.scan.accuracy_at(curve, rate)
+        kept, removed = self.scan.weight_split(curve, rate)
+        self.summary.value = (
+            f"<b>{curve}</b> pruned at <b>{rate:.0%}</b>: {len(removed):,} of "
+            f"{len(kept) + len(removed):,} weights removed, {self.scan.split} accuracy "
+            f"<b>{accuracy:.2%}</b> (unpruned {self.scan.baseline:.2%})"
+        )
+        self.show_figure(plots.prune_rate_view(self.scan, curve, rate))
 
 
 # --- Tucker-2 (notebook 04) -------------------------------------------------------------------
@@ -152,13 +147,12 @@ def _rank_slider(value: int, top: int, name: str) -> widgets.IntSlider:
     return widgets.IntSlider(value=value, min=1, max=top, description=name, continuous_update=False)
 
 
-class TuckerRankPanel:
+class TuckerRankPanel(Panel):
     """Sliders for the ranks R1 (input) and R2 (output) of one conv layer: on release the layer
     alone is decomposed at (R1, R2) and the panel shows the weight and output errors, the model's
     accuracy on ``split`` of ``data`` and its FLOPs beside the original's.
 
-    Each (R1, R2) is computed once and cached (``results``); while it runs the sliders are
-    disabled and the status reads "working…". Display it with ``display(panel)``.
+    Each (R1, R2) is computed once and cached (``results``).
     """
 
     def __init__(
@@ -188,17 +182,7 @@ class TuckerRankPanel:
         self.results: dict[tuple[int, int], dict] = {}
         self.in_rank = _rank_slider(ranks[0], conv.in_channels, "R1 (input)")
         self.out_rank = _rank_slider(ranks[1], conv.out_channels, "R2 (output)")
-        self.status = widgets.HTML()
-        self.summary = widgets.HTML()
-        controls = widgets.HBox([self.in_rank, self.out_rank, self.status])
-        self.widget = widgets.VBox([controls, self.summary])
-        for slider in (self.in_rank, self.out_rank):
-            slider.observe(self.update, names="value")
-        self.update()
-
-    def _busy(self, busy: bool) -> None:
-        self.status.value = "<i>working…</i>" if busy else "ready"
-        self.in_rank.disabled = self.out_rank.disabled = busy
+        self._frame([self.in_rank, self.out_rank], figure=False)
 
     def evaluate(self, ranks: tuple[int, int]) -> dict:
         """Errors, accuracy and FLOPs with only ``layer`` decomposed at ``ranks`` (cached)."""
@@ -219,26 +203,19 @@ class TuckerRankPanel:
             }
         return self.results[ranks]
 
-    def update(self, change=None) -> None:
+    def render(self) -> None:
         """Show the figures at the sliders' ranks."""
-        self._busy(True)
-        try:
-            ranks = (self.in_rank.value, self.out_rank.value)
-            result, original = self.evaluate(ranks), self.original
-            rows = [
-                ("weight error ‖W − Ŵ‖/‖W‖", f"{result['weight_error']:.4f}", "0"),
-                ("output error of the layer", f"{result['output_error']:.4f}", "0"),
-                (f"{self.split} accuracy", *(f"{r['accuracy']:.2%}" for r in (result, original))),
-                ("FLOPs per image (model)", f"{result['flops']:,}", f"{original['flops']:,}"),
-            ]
-            cells = "".join(f"<tr><td>{a}</td><td>{b}</td><td>{c}</td></tr>" for a, b, c in rows)
-            self.summary.value = (
-                f"<b>{self.layer}</b> at R1 = {ranks[0]}, R2 = {ranks[1]}: "
-                f"{original['flops'] / result['flops']:.2f}× fewer FLOPs than the original"
-                f"<table><tr><th></th><th>decomposed</th><th>original</th></tr>{cells}</table>"
-            )
-        finally:
-            self._busy(False)
-
-    def _ipython_display_(self) -> None:
-        display(self.widget)
+        ranks = (self.in_rank.value, self.out_rank.value)
+        result, original = self.evaluate(ranks), self.original
+        rows = [
+            ("weight error ‖W − Ŵ‖/‖W‖", f"{result['weight_error']:.4f}", "0"),
+            ("output error of the layer", f"{result['output_error']:.4f}", "0"),
+            (f"{self.split} accuracy", *(f"{r['accuracy']:.2%}" for r in (result, original))),
+            ("FLOPs per image (model)", f"{result['flops']:,}", f"{original['flops']:,}"),
+        ]
+        cells = "".join(f"<tr><td>{a}</td><td>{b}</td><td>{c}</td></tr>" for a, b, c in rows)
+        self.summary.value = (
+            f"<b>{self.layer}</b> at R1 = {ranks[0]}, R2 = {ranks[1]}: "
+            f"{original['flops'] / result['flops']:.2f}× fewer FLOPs than the original"
+            f"<table><tr><th></th><th>decomposed</th><th>original</th></tr>{cells}</table>"
+        )

@@ -13,7 +13,23 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 
 
 def test_every_assignment_part_has_its_notebook():
-    assert [nb.stem[:2] for nb in NOTEBOOKS][:1] == ["01"]
+    assert [nb.stem for nb in NOTEBOOKS] == [
+        "01_training",
+        "02_lc_compression",
+        "03_pruning",
+        "04_tucker",
+        "05_alpha_branch",
+    ]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_the_readme_documents_every_parameter(path):
+    nb = nbformat.read(path, as_version=4)
+    cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    readme = (ROOT / "README.md").read_text()
+    for line in cell.source.splitlines():
+        if line and not line.startswith("#"):
+            assert line in readme, f"README lacks {path.stem}'s parameter line {line!r}"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)

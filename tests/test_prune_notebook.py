@@ -27,6 +27,7 @@ def test_pruning_notebook_runs_with_injected_parameters(tmp_path):
             "accuracy_floor": 0.0,
             "max_removals": 2,
             "finetune_epochs": 0,
+            "final_epochs": 0,
             "eval_images": 200,
             "latency_batch": 64,
             "latency_repeats": 2,
@@ -45,6 +46,8 @@ def test_pruning_notebook_runs_with_injected_parameters(tmp_path):
     assert structured["trajectory"]["phase"] == ["start"] + ["prune"] * 4
     chosen = metrics["chosen"]
     assert (chosen["c1"], chosen["c2"], chosen["f1"]) == (12, 14, 98)
+    assert chosen["final_epochs"] == 0
+    assert chosen["test_accuracy"] == chosen["test_accuracy_before_finetune"]
     assert chosen["flops"] == chosen["formula_torch"] < chosen["original"]["flops"]
     assert chosen["timing"]["batch_size"] == 64 and chosen["timing"]["images"] == 10000
     assert metrics["masked_speedup"]["flop_ratio"] == 1.0
