@@ -34,6 +34,7 @@ def parse_args(argv=None):
     parser.add_argument("--model", default="vgg_small", help="vgg_small or resnet_small")
     parser.add_argument("--dataset", default="fashion-mnist")
     parser.add_argument("--reference-profile", default="default", help="references.yaml profile")
+    parser.add_argument("--reference-epochs", type=int, default=None, help="(default: profile's)")
     parser.add_argument("--fraction", type=float, default=0.65, help="parameters to remove")
     parser.add_argument("--init", default="channels", help="branch start: channels or random")
     parser.add_argument("--alpha-step", type=float, default=0.2)
@@ -65,7 +66,9 @@ def main(argv=None) -> int:
         f"torch {torch.__version__} with {torch.get_num_threads()} threads, "
         f"load average {os.getloadavg()[0]:.1f} at start (shared machine: timings are noisy)"
     )
-    config = reference_config(args.model, args.dataset, args.reference_profile)
+    config = reference_config(
+        args.model, args.dataset, args.reference_profile, epochs=args.reference_epochs
+    )
     data = load_data(args.dataset, val_size=config.val_size, subset=config.subset, seed=args.seed)
     net, record = reference_model(config, data, progress=False)
     branch_data = data
@@ -91,7 +94,7 @@ def main(argv=None) -> int:
         patience=args.patience,
         batch_size=args.batch_size,
         seed=args.seed,
-        progress=False,
+        progress=True,  # one line per α stage on stderr
     )
     train_seconds = time.time() - train_start
     print(

@@ -20,15 +20,40 @@ from common import header
 from course_lib import ledger, prune
 from course_lib.checkpoints import reference_config, reference_model
 from course_lib.data import load_data
+from course_lib.models import build_model
 from course_lib.train import accuracy, fit
 
 SEED_001 = {"c1": 12, "k1": 3, "c2": 16, "k2": 5, "f1": 100}
 FLOP_TARGET, ACCURACY_TARGET, EFFICIENCY_TARGET = 10.0, 0.89, 0.70
 
 
+def prune_and_finetune(reference, data, config, args):
+    """Structured pruning with retraining on floor hits, then the final fine-tune."""
+    start = time.perf_counter()
+    tune = prune.finetune_config(config, args.finetune_epochs, args.finetune_lr)
+    result = prune.structured_prune(
+        reference, data, norm=args.norm, accuracy_floor=args.floor, finetune=tune,
+        flop_ratio_target=args.flop_target,
+    )  # fmt: skip
+    pruning_s = time.perf_counter() - start
+    pruned = result.model
+    before = accuracy(pruned, data, "test")
+    print(f"pruned test accuracy before the final fine-tune {100 * before:.2f} %")
+    if args.final_epochs:
+        fit(pruned, data, prune.finetune_config(config, args.final_epochs, args.final_lr),
+            progress=False, eval_splits=())  # fmt: skip
+        pruned = pruned.cpu().eval()
+    t = result.trajectory
+    phases = t["phase"].value_counts().to_dict()
+    print(f"pruning: {pruning_s:.0f} s, floor {args.floor:.3f} on validation, FLOP target "
+          f"{args.flop_target}x, steps {phases}")  # fmt: skip
+    print(t[t["phase"] != "prune"].drop(columns=["step", "params"]).to_string(index=False))
+    return pruned
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--floor", type=float, default=0.885, help="validation accuracy floor")
+    parser.add_argument("--floor", type=float, default=0.892, help="validation accuracy floor")
     parser.add_argument("--flop-target", type=float, default=10.0, help="stop at this FLOP ratio")
     parser.add_argument("--norm", default="l2", choices=sorted(prune.NORMS))
     parser.add_argument("--finetune-epochs", type=int, default=1, help="per retraining")
@@ -38,6 +63,8 @@ def main(argv=None) -> int:
     parser.add_argument("--batch", type=int, default=1000, help="images per timed pass")
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--threads", type=int, default=1, help="torch threads while timing")
+    parser.add_argument("--save", help="write the pruned model here (state dict and widths)")
+    parser.add_argument("--load", help="time a model saved by --save instead of pruning again")
     args = parser.parse_args(argv)
     header("structured pruning of seed 001's Fashion CNN")
     torch.set_num_threads(2)
@@ -51,24 +78,17 @@ def main(argv=None) -> int:
     source = "cache" if record["cached"] else f"trained in {time.perf_counter() - start:.0f} s"
     print(f"reference {SEED_001} ({source}), trained with: {config.summary()}")
 
-    start = time.perf_counter()
-    tune = prune.finetune_config(config, args.finetune_epochs, args.finetune_lr)
-    result = prune.structured_prune(
-        reference, data, norm=args.norm, accuracy_floor=args.floor, finetune=tune,
-        flop_ratio_target=args.flop_target,
-    )  # fmt: skip
-    pruning_s = time.perf_counter() - start
-    pruned = result.model
-    before_final = accuracy(pruned, data, "test")
-    if args.final_epochs:
-        fit(pruned, data, prune.finetune_config(config, args.final_epochs, args.final_lr),
-            progress=False, eval_splits=())  # fmt: skip
-        pruned = pruned.cpu().eval()
-    t = result.trajectory
-    phases = t["phase"].value_counts().to_dict()
-    print(f"pruning: {pruning_s:.0f} s, floor {args.floor:.3f} on validation, FLOP target "
-          f"{args.flop_target}x, steps {phases}")  # fmt: skip
-    print(t[t["phase"] != "prune"].drop(columns=["step", "params"]).to_string(index=False))
+    if args.load:
+        saved = torch.load(args.load, weights_only=True)
+        pruned = build_model("fashion_cnn", data.input_shape, data.num_classes, **saved["shape"])
+        pruned.load_state_dict(saved["state_dict"])
+        pruned.eval()
+        print(f"pruned model loaded from {args.load}: {saved['shape']}")
+    else:
+        pruned = prune_and_finetune(reference, data, config, args)
+    if args.save:
+        shape = {k: v for k, v in prune.fashion_cnn_shape(pruned).items() if k != "num_classes"}
+        torch.save({"shape": shape, "state_dict": pruned.state_dict()}, args.save)
 
     costs = prune.cost_table({"original": reference, "pruned": pruned}, data.input_shape)
     costs["test_accuracy"] = [accuracy(reference, data, "test"), accuracy(pruned, data, "test")]
@@ -81,7 +101,6 @@ def main(argv=None) -> int:
     assert (costs["flops"] == costs["formula_torch"]).all(), "the formula disagrees with the count"
     flop_ratio, measured = timing["flop_ratio"], timing["speedup"]
     pruned_accuracy = costs.loc["pruned", "test_accuracy"]
-    print(f"\npruned test accuracy before the final fine-tune {100 * before_final:.2f} %")
     print(f"timing: the {timing['images']} test images as batches of {timing['batch_size']}, "
           f"{timing['threads']} thread(s), median of {timing['repeats']} after warm-up, load "
           f"average now {os.getloadavg()[0]:.1f}, MALLOC_MMAP_THRESHOLD_="
@@ -94,7 +113,7 @@ def main(argv=None) -> int:
          f"(>= {EFFICIENCY_TARGET:.0%})", timing["speedup_over_flop_ratio"] >= EFFICIENCY_TARGET),
     ]  # fmt: skip
     print(
-        f"seed 001: (1, 7, 72), 87.62 %, 11x measured; here {tuple(result.widths.values())}, "
+        f"seed 001: (1, 7, 72), 87.62 %, 11x measured; here {prune.fashion_cnn_shape(pruned)}, "
         f"params {ledger.count_params(reference):,} -> {ledger.count_params(pruned):,}"
     )
     for text, ok in checks:
