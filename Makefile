@@ -42,4 +42,4 @@ strip: setup
 	$(VENV)/bin/jupyter nbconvert --clear-output --inplace notebooks/*.ipynb
 
 bench: setup system
-	for script in benchmarks/bench_*.py; do $(PY) $$script || exit 1; done
+	status=0; for script in benchmarks/bench_*.py; do $(PY) $$script || status=1; done; exit $$status

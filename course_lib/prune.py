@@ -424,12 +424,16 @@ def _evaluate_splits(model: nn.Module, loaders: dict) -> dict[str, float]:
     return {f"{split}_accuracy": evaluate(model, loader)[1] for split, loader in loaders.items()}
 
 
+ORDERS = ("sequential", "cheapest")
+
+
 def structured_prune(
     model: nn.Module,
     data: DataBundle,
     *,
     layers: Sequence[str] = ("conv1", "conv2", "fc1"),
     norm: str = "l2",
+    order: str = "sequential",
     accuracy_floor: float = 0.85,
     split: str = "val",
     also_evaluate: Sequence[str] = ("test",),
@@ -439,11 +443,15 @@ def structured_prune(
     batch_size: int = 1024,
     progress: bool = True,
 ) -> StructuredPruning:
-    """Prune ``layers`` one after the other, one unit per step: remove the unit with the smallest
-    weight norm, rebuild the smaller model and evaluate it on ``split``. A removal that brings the
-    ``split`` accuracy below ``accuracy_floor`` ends the layer (the trajectory keeps it as
-    "rejected"); so do one unit left and ``max_removals`` removals. Pruning ends altogether once
-    the model has ``flop_ratio_target`` times fewer FLOPs than the original.
+    """Prune ``layers`` one unit per step: remove a unit with the smallest weight norm, rebuild the
+    smaller model and evaluate it on ``split``.
+
+    ``order="sequential"`` (seed 001) prunes the layers one after the other; "cheapest" tries the
+    weakest unit of every open layer at each step and removes the one that costs the least
+    ``split`` accuracy per FLOP saved. A removal that brings the accuracy below
+    ``accuracy_floor`` closes its layer (the trajectory keeps it as "rejected"); so do one unit
+    left and ``max_removals`` removals. Pruning ends once every layer is closed or the model has
+    ``flop_ratio_target`` times fewer FLOPs than the original.
 
     With ``finetune`` (a TrainConfig: its epochs, lr, ...) a removal that falls below the floor
     ("below_floor") is first retrained; if that brings it back to the floor it is kept
@@ -457,6 +465,8 @@ def structured_prune(
             "never pruned: its units are the classes)."
         )
     unit_importance(getattr(model, layers[0]), norm)  # checks the norm before any work
+    if order not in ORDERS:
+        raise CourseError(f"order must be one of {list(ORDERS)}; got {order!r}.")
     if not 0 <= accuracy_floor <= 1:
         raise CourseError(f"accuracy_floor is an accuracy in [0, 1]; got {accuracy_floor}.")
     if max_removals is not None and max_removals < 0:
@@ -473,6 +483,7 @@ def structured_prune(
             raise CourseError(f"The {name!r} split is empty: evaluate on another split.")
     device = _device(model)
     loaders = {s: data.loader(s, batch_size, device=device) for s in splits}
+    others = {s: loader for s, loader in loaders.items() if s != split}
     metric = f"{split}_accuracy"
     input_shape = data.input_shape
     rows = []
@@ -490,33 +501,51 @@ def structured_prune(
         })  # fmt: skip
         return rows[-1]["flops"]
 
+    def propose(current, layer) -> tuple:
+        unit = int(unit_importance(getattr(current, layer), norm).argmin())
+        candidate = remove_unit(current, layer, unit).eval()
+        saved = flops - ledger.count_flops(candidate, input_shape)
+        return layer, unit, candidate, _evaluate_splits(candidate, {split: loaders[split]}), saved
+
+    def cost(proposal) -> tuple[float, int]:
+        *_, scores, saved = proposal
+        return max(accuracy_now - scores[metric], 0.0) / max(saved, 1), -saved
+
     current = copy.deepcopy(model).eval()
-    original_flops = record(current, "reference", "start", -1, _evaluate_splits(current, loaders))
-    flops = original_flops
+    scores = _evaluate_splits(current, loaders)
+    original_flops = record(current, "reference", "start", -1, scores)
+    flops, accuracy_now = original_flops, scores[metric]
     target = original_flops / flop_ratio_target if flop_ratio_target else 0
+    removals, closed = dict.fromkeys(layers, 0), set()
     bar = tqdm(desc="structured pruning", disable=not progress, unit="step")
-    for layer in layers:
-        removals = 0
-        while (
-            getattr(current, layer).weight.shape[0] > 1
-            and removals != max_removals
-            and flops > target
-        ):
-            unit = int(unit_importance(getattr(current, layer), norm).argmin())
-            candidate = remove_unit(current, layer, unit).eval()
-            scores, phase = _evaluate_splits(candidate, loaders), "prune"
-            bar.update()
-            if scores[metric] < accuracy_floor and finetune is not None:
-                record(candidate, layer, "below_floor", unit, scores)
-                fit(candidate, data, finetune, progress=False, eval_splits=())
-                candidate = candidate.to(device).eval()
-                scores, phase = _evaluate_splits(candidate, loaders), "finetune"
-            if scores[metric] < accuracy_floor:
-                record(candidate, layer, "rejected", unit, scores)
-                break
-            current, removals = candidate, removals + 1
-            flops = record(current, layer, phase, unit, scores)
-            bar.set_postfix(layer=layer, **{k: f"{v:.3f}" for k, v in scores.items()})
+    while flops > target:
+        open_layers = [
+            name
+            for name in layers
+            if name not in closed
+            and getattr(current, name).weight.shape[0] > 1
+            and removals[name] != max_removals
+        ]
+        if not open_layers:
+            break
+        tried = open_layers[:1] if order == "sequential" else open_layers
+        layer, unit, candidate, scores, _ = min((propose(current, n) for n in tried), key=cost)
+        scores |= _evaluate_splits(candidate, others)  # only the chosen one is scored on all
+        phase = "prune"
+        bar.update()
+        if scores[metric] < accuracy_floor and finetune is not None:
+            record(candidate, layer, "below_floor", unit, scores)
+            fit(candidate, data, finetune, progress=False, eval_splits=())
+            candidate = candidate.to(device).eval()
+            scores, phase = _evaluate_splits(candidate, loaders), "finetune"
+        if scores[metric] < accuracy_floor:
+            record(candidate, layer, "rejected", unit, scores)
+            closed.add(layer)
+            continue
+        current, accuracy_now = candidate, scores[metric]
+        removals[layer] += 1
+        flops = record(current, layer, phase, unit, scores)
+        bar.set_postfix(layer=layer, **{k: f"{v:.3f}" for k, v in scores.items()})
     bar.close()
     trajectory = pd.DataFrame(rows)
     return StructuredPruning(

@@ -193,7 +193,10 @@ def fit(
     if data.name != config.dataset:
         raise CourseError(f"config.dataset is {config.dataset!r} but the data is {data.name!r}.")
     device = pick_device(config.device)
-    model.to(device)
+    # Channels-last convolutions train ~1.5x faster on the CPU (oneDNN); the model is handed back
+    # in the default layout.
+    channels_last = device.type == "cpu"
+    model.to(device, memory_format=torch.channels_last if channels_last else torch.preserve_format)
     torch.manual_seed(config.seed)
     optimizer = optimizer or make_optimizer(model.parameters(), config)
     scheduler = (
@@ -244,6 +247,8 @@ def fit(
         bar.set_postfix(loss=f"{row['train_loss']:.3f}", val=f"{row.get('val_accuracy', 0):.3f}")
         if scheduler:
             scheduler.step()
+    if channels_last:
+        model.to(memory_format=torch.contiguous_format)
     return History(
         pd.DataFrame(steps, columns=["step", "epoch", "loss", "accuracy"]),
         pd.DataFrame(epochs),

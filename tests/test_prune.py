@@ -322,6 +322,35 @@ def test_without_finetuning_the_first_removal_below_the_floor_ends_the_layer(mon
     assert result.widths == {"fc1": 5, "conv2": 3}
 
 
+def test_cheapest_order_removes_the_least_accuracy_per_flop_across_layers(monkeypatch):
+    model = small_cnn(seed=7)  # (c1, c2, f1) = (3, 4, 6) on 12x12 images
+
+    def evaluate(net, loader):  # conv2 units cost 0.02 each, fc1 0.01, conv1 0.3
+        c1, c2, f1 = prune.layer_widths(net, ["conv1", "conv2", "fc1"]).values()
+        return 0.0, 1.0 - 0.3 * (3 - c1) - 0.02 * (4 - c2) - 0.01 * (6 - f1)
+
+    monkeypatch.setattr(prune, "evaluate", evaluate)
+    data = bundle_labelled_by(model, n=8)
+    runs = {
+        order: prune.structured_prune(
+            model, data, order=order, accuracy_floor=0.895, progress=False
+        ).trajectory
+        for order in prune.ORDERS
+    }
+    # A conv2 channel saves 8x more FLOPs than an fc1 neuron for twice the accuracy: it goes
+    # first, although fc1 loses less accuracy per step; conv1 never pays for its FLOPs.
+    cheapest = runs["cheapest"]
+    assert list(cheapest["layer"]) == ["reference"] + ["conv2"] * 3 + ["fc1"] * 5 + ["conv1"]
+    assert list(cheapest["phase"].iloc[-2:]) == ["rejected", "rejected"]
+    sequential = runs["sequential"]
+    assert list(sequential["layer"]) == ["reference", "conv1"] + ["conv2"] * 3 + ["fc1"] * 5
+    for t in runs.values():
+        kept = t[t["phase"] != "rejected"].iloc[-1]
+        assert (kept["conv1"], kept["conv2"], kept["fc1"]) == (3, 1, 2)
+    with pytest.raises(CourseError, match="order"):
+        prune.structured_prune(model, data, order="random", progress=False)
+
+
 # --- costs -----------------------------------------------------------------------------------
 
 

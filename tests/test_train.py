@@ -1,3 +1,6 @@
+import copy
+from unittest import mock
+
 import pytest
 import torch
 
@@ -26,6 +29,22 @@ def test_fit_learns_a_learnable_task_and_records_every_step(mnist):
     assert history.final["train_accuracy"] > 0.9
     assert history.final["val_accuracy"] > 0.8
     assert history.steps["loss"].iloc[-4:].mean() < history.steps["loss"].iloc[:4].mean()
+
+
+def test_conv_training_in_channels_last_matches_the_default_layout_and_hands_back_contiguous(
+    mnist,
+):
+    torch.manual_seed(0)
+    nets = [build_model("lenet5"), None]
+    nets[1] = copy.deepcopy(nets[0])
+    settings = config(model="lenet5", epochs=1, lr=0.05)
+    fast = fit(nets[0], mnist, settings, progress=False)
+    with mock.patch("course_lib.train.torch.channels_last", torch.contiguous_format):
+        plain = fit(nets[1], mnist, settings, progress=False)
+    assert fast.steps["loss"].tolist() == pytest.approx(plain.steps["loss"].tolist(), rel=1e-4)
+    for p, q in zip(nets[0].parameters(), nets[1].parameters(), strict=True):
+        assert p.is_contiguous() and torch.allclose(p, q, atol=1e-5)
+    assert nets[0].conv2.weight.view(50, -1).shape == (50, 500)
 
 
 def test_a_huge_learning_rate_is_reported_as_divergence_not_carried_on(mnist):
