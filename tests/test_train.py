@@ -35,16 +35,16 @@ def test_conv_training_in_channels_last_matches_the_default_layout_and_hands_bac
     mnist,
 ):
     torch.manual_seed(0)
-    nets = [build_model("lenet5"), None]
-    nets[1] = copy.deepcopy(nets[0])
+    fast_net = build_model("lenet5")
+    plain_net = copy.deepcopy(fast_net)
     settings = config(model="lenet5", epochs=1, lr=0.05)
-    fast = fit(nets[0], mnist, settings, progress=False)
+    fast = fit(fast_net, mnist, settings, progress=False)
     with mock.patch("course_lib.train.torch.channels_last", torch.contiguous_format):
-        plain = fit(nets[1], mnist, settings, progress=False)
+        plain = fit(plain_net, mnist, settings, progress=False)
     assert fast.steps["loss"].tolist() == pytest.approx(plain.steps["loss"].tolist(), rel=1e-4)
-    for p, q in zip(nets[0].parameters(), nets[1].parameters(), strict=True):
+    for p, q in zip(fast_net.parameters(), plain_net.parameters(), strict=True):
         assert p.is_contiguous() and torch.allclose(p, q, atol=1e-5)
-    assert nets[0].conv2.weight.view(50, -1).shape == (50, 500)
+    assert fast_net.conv2.weight.view(50, -1).shape == (50, 500)
 
 
 def test_a_huge_learning_rate_is_reported_as_divergence_not_carried_on(mnist):
