@@ -28,6 +28,13 @@ def _say(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
+def add_parameter_option(parser: argparse.ArgumentParser, help_text: str) -> None:
+    """The repeatable ``-p NAME VALUE`` option of the commands that run notebooks."""
+    parser.add_argument(
+        "-p", "--parameter", nargs=2, action="append", metavar=("NAME", "VALUE"), help=help_text
+    )
+
+
 def default_notebooks_dir() -> Path:
     """./notebooks, else the notebooks folder of the checkout course_lib was installed from."""
     here = Path("notebooks")
@@ -192,13 +199,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="run notebooks headless into a new run folder")
     run.add_argument("notebooks", nargs="*", help="01, training or 01_training (default: all)")
-    run.add_argument(
-        "-p",
-        "--parameter",
-        nargs=2,
-        action="append",
-        metavar=("NAME", "VALUE"),
-        help="a parameter for every notebook that has it; NOTEBOOK.NAME for one (repeatable)",
+    add_parameter_option(
+        run, "a parameter for every notebook that has it; NOTEBOOK.NAME for one (repeatable)"
     )
     run.add_argument(
         "--params-file", type=Path, help="YAML of parameters; a notebook's name holds its own"

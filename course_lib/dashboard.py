@@ -22,7 +22,7 @@ from pathlib import Path
 import nbformat
 
 from course_lib import runner
-from course_lib.cli import default_notebooks_dir
+from course_lib.cli import add_parameter_option, default_notebooks_dir
 from course_lib.errors import CourseError
 from course_lib.profiles import PROFILES
 
@@ -90,14 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--profile", choices=PROFILES, help="default: $COURSE_PROFILE, else default"
     )
-    parser.add_argument(
-        "-p",
-        "--parameter",
-        nargs=2,
-        action="append",
-        metavar=("NAME", "VALUE"),
-        help="a parameter of the notebook (repeatable)",
-    )
+    add_parameter_option(parser, "a parameter of the notebook (repeatable)")
     parser.add_argument(
         "--notebooks-dir",
         type=Path,

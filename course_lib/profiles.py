@@ -23,6 +23,18 @@ def resolve_profile_name(profile: str | None) -> str:
     return name
 
 
+def read_yaml(path: str | Path, what: str):
+    """The content of a user's YAML file (None when empty); clear errors when it is missing or
+    not YAML. ``what`` names the file in the message ("parameter file", "sweep file")."""
+    path = Path(path)
+    if not path.is_file():
+        raise CourseError(f"No {what} at {path}.")
+    try:
+        return yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise CourseError(f"{path} is not valid YAML: {exc}".splitlines()[0]) from None
+
+
 @cache
 def load_profile_file(notebook: str) -> dict:
     path = FOLDER / f"{notebook}.yaml"

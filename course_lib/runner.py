@@ -24,8 +24,6 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-import yaml
-
 from course_lib import profiles
 from course_lib.errors import CourseError
 
@@ -244,13 +242,7 @@ def parse_cli_value(parameter: Parameter, text: str) -> object:
 
 def read_parameter_file(path: str | Path) -> dict:
     """A YAML mapping of parameters; a key naming a notebook holds that notebook's own values."""
-    path = Path(path)
-    if not path.is_file():
-        raise CourseError(f"No parameter file at {path}.")
-    try:
-        content = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise CourseError(f"{path} is not valid YAML: {exc}".splitlines()[0]) from None
+    content = profiles.read_yaml(path, "parameter file")
     if content is None:
         return {}
     if not isinstance(content, dict):

@@ -47,7 +47,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import pandas as pd
-import yaml
 
 from course_lib import profiles
 from course_lib.errors import CourseError
@@ -96,12 +95,7 @@ def load_sweep(path: str | Path, notebooks_dir: str | Path, profile: str | None 
     """Read and check a sweep file: the notebook exists, every parameter name is in its
     parameters cell with a value of the right type, and there is at least one run."""
     path = Path(path)
-    if not path.is_file():
-        raise CourseError(f"No sweep file at {path}.")
-    try:
-        spec = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise CourseError(f"{path} is not valid YAML: {exc}".splitlines()[0]) from None
+    spec = profiles.read_yaml(path, "sweep file")
     if not isinstance(spec, dict) or "notebook" not in spec:
         raise CourseError(f"{path} must be a mapping with a `notebook` (see `course sweep -h`).")
     unknown = sorted(set(spec) - SWEEP_KEYS)
