@@ -14,7 +14,6 @@ The baseline is the unpruned reference, measured in the same run (same batch, sa
 import argparse
 import os
 import time
-import warnings
 
 import pandas as pd
 import torch
@@ -55,24 +54,24 @@ def prune_and_finetune(reference, data, config, args):
 
 
 def timing_table(reference, pruned, input_shape, args) -> pd.DataFrame:
-    """Speed-up at several batch sizes, with PyTorch's default oneDNN convolutions and without:
-    small channel counts run far below the machine's FLOP rate, so FLOPs overstate the gain."""
+    """Speed-up at several batch sizes, with PyTorch's default oneDNN convolutions, with its own
+    (native) kernels, and with each model on its faster one."""
     rows = []
-    for onednn in (True, False):
-        with warnings.catch_warnings(action="ignore"), torch.backends.mkldnn.flags(onednn):
-            for batch in sorted({1, 64, args.batch}):
-                t = prune.speedup(
-                    reference, pruned, input_shape, batch_size=batch, repeats=args.repeats,
-                    threads=args.threads,
-                )  # fmt: skip
-                rows.append({
-                    "oneDNN": onednn,
-                    "batch": batch,
-                    "original_ms": 1e3 * t["original_s"],
-                    "pruned_ms": 1e3 * t["pruned_s"],
-                    "speedup": t["speedup"],
-                    "of_flop_ratio": t["speedup_over_flop_ratio"],
-                })  # fmt: skip
+    for backend in (*ledger.CONV_BACKENDS, "fastest"):
+        for batch in sorted({1, 64, 256, args.batch}):
+            t = prune.speedup(
+                reference, pruned, input_shape, batch_size=batch, repeats=args.repeats,
+                threads=args.threads, conv_backend=backend,
+            )  # fmt: skip
+            rows.append({
+                "conv_backend": backend if backend != "fastest" else
+                f"fastest ({t['original_conv_backend']}/{t['pruned_conv_backend']})",
+                "batch": batch,
+                "original_ms": 1e3 * t["original_s"],
+                "pruned_ms": 1e3 * t["pruned_s"],
+                "speedup": t["speedup"],
+                "of_flop_ratio": t["speedup_over_flop_ratio"],
+            })  # fmt: skip
     return pd.DataFrame(rows)
 
 
@@ -128,9 +127,13 @@ def main(argv=None) -> int:
     flop_ratio, measured = timing["flop_ratio"], timing["speedup"]
     pruned_accuracy = costs.loc["pruned", "test_accuracy"]
     print(f"timing: the {timing['images']} test images as batches of {timing['batch_size']}, "
-          f"{timing['threads']} thread(s), median of {timing['repeats']} after warm-up, load "
-          f"average now {os.getloadavg()[0]:.1f}, MALLOC_MMAP_THRESHOLD_="
-          f"{os.environ.get('MALLOC_MMAP_THRESHOLD_', 'unset')}")  # fmt: skip
+          f"{timing['threads']} thread(s), best of {timing['rounds']} medians of "
+          f"{timing['repeats']} after warm-up, steady heap {timing['steady_heap']}, conv backends "
+          f"{timing['original_conv_backend']}/{timing['pruned_conv_backend']}, load average now "
+          f"{os.getloadavg()[0]:.1f}")  # fmt: skip
+    print(f"where the time goes, batch {timing['batch_size']}:")
+    layers = prune.time_by_layer(reference, pruned, data.input_shape, timing)
+    print(layers.round(3).to_string())
     print(f"speed-up by batch size and convolution backend ({args.threads} thread(s)):")
     print(timing_table(reference, pruned, data.input_shape, args).round(3).to_string(index=False))
     checks = [

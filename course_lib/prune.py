@@ -690,21 +690,25 @@ def speedup(
     warmup: int = 2,
     threads: int | None = 1,
     images: int | None = None,
+    conv_backend: str = "fastest",
+    rounds: int = 3,
 ) -> dict:
     """Measured inference time of both models beside their FLOP ratio.
 
     Each model runs through ``ledger.measure_latency``: gradients off, ``warmup`` passes, a fixed
     number of ``threads``, the median of ``repeats`` passes over one batch of ``batch_size``
-    images. With ``images`` (e.g. the test set's size) the time for that many images is given
-    too, as batches of ``batch_size``.
+    images, on a steady heap, with CPU convolutions on ``conv_backend`` ("fastest": each model
+    on the backend that is faster for it); the best of ``rounds``, the models taking turns. With
+    ``images`` (e.g. the test set's size) the time for that many images is given too, as
+    batches of ``batch_size``.
     """
-    if batch_size < 1 or repeats < 1 or warmup < 0 or (images is not None and images < 1):
-        raise CourseError("batch_size, repeats and images must be >= 1 and warmup >= 0.")
+    if images is not None and images < 1:
+        raise CourseError(f"images must be >= 1; got {images}.")
     models = {"original": original, "pruned": pruned}
-    timing = {
-        name: ledger.measure_latency(net, input_shape, batch_size, repeats, warmup, threads)
-        for name, net in models.items()
-    }
+    timing = ledger.best_latency(
+        models, input_shape, rounds=rounds, batch_size=batch_size, repeats=repeats,
+        warmup=warmup, threads=threads, conv_backend=conv_backend,
+    )  # fmt: skip
     flops = {name: ledger.count_flops(net, input_shape) for name, net in models.items()}
     measured = timing["original"]["median_s"] / timing["pruned"]["median_s"]
     flop_ratio = flops["original"] / flops["pruned"]
@@ -712,8 +716,12 @@ def speedup(
         "batch_size": batch_size,
         "threads": timing["original"]["threads"],
         "repeats": repeats,
+        "rounds": rounds,
+        "steady_heap": timing["original"]["steady_heap"],
         "original_s": timing["original"]["median_s"],
         "pruned_s": timing["pruned"]["median_s"],
+        "original_conv_backend": timing["original"]["conv_backend"],
+        "pruned_conv_backend": timing["pruned"]["conv_backend"],
         "speedup": measured,
         "flops_original": flops["original"],
         "flops_pruned": flops["pruned"],
@@ -725,3 +733,30 @@ def speedup(
         for name in models:
             result[f"{name}_images_s"] = timing[name]["per_image_s"] * images
     return result
+
+
+def time_by_layer(
+    original: nn.Module, pruned: nn.Module, input_shape, timing: dict
+) -> pd.DataFrame:
+    """Where the speed-up of ``timing`` (a ``speedup`` result) is won and lost: per layer, the
+    FLOPs and milliseconds of both models at the same batch, threads and conv backends, the FLOP
+    ratio, the measured speed-up and the GFLOP/s each reaches."""
+    if [n for n, _ in original.named_children()] != [n for n, _ in pruned.named_children()]:
+        raise CourseError("The two models must have the same layers, by name, in the same order.")
+    tables = {}
+    for name, net in {"original": original, "pruned": pruned}.items():
+        backend = timing[f"{name}_conv_backend"]  # on a GPU, its device type
+        tables[name] = ledger.layer_times(
+            net, input_shape, timing["batch_size"], timing["repeats"], threads=timing["threads"],
+            conv_backend=backend if backend in ledger.CONV_BACKENDS else None,
+        )  # fmt: skip
+    table = pd.DataFrame(index=tables["original"].index)
+    for column in ("flops", "ms"):
+        for name, layers in tables.items():
+            table[f"{column}_{name}"] = layers[column]
+    table.loc["total"] = table.sum()
+    table["flop_ratio"] = table["flops_original"] / table["flops_pruned"]
+    table["speedup"] = table["ms_original"] / table["ms_pruned"]
+    for name in tables:
+        table[f"gflop_per_s_{name}"] = table[f"flops_{name}"] / table[f"ms_{name}"] / 1e6
+    return table

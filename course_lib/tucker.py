@@ -520,21 +520,15 @@ def forward_times(
     threads: int | None = 1,
     channels_last: bool = False,
 ) -> dict[str, float]:
-    """Seconds per image of each model: the best over `rounds` of `ledger.measure_latency`'s
-    median, the models taking turns in every round so that load that comes and goes on a shared
-    machine falls on all of them alike. `channels_last` times every model in the NHWC layout."""
-    if rounds < 1:
-        raise CourseError(f"rounds must be >= 1; got {rounds}.")
+    """Seconds per image of each model (`ledger.best_latency`: the best of `rounds`, the models
+    taking turns). `channels_last` times every model in the NHWC layout."""
     layout = torch.channels_last if channels_last else torch.contiguous_format
     timed = {name: copy.deepcopy(model).to(memory_format=layout) for name, model in models.items()}
-    best = dict.fromkeys(timed, math.inf)
-    for _ in range(rounds):
-        for name, model in timed.items():
-            latency = ledger.measure_latency(
-                model, input_shape, batch_size, repeats, warmup, threads
-            )
-            best[name] = min(best[name], latency["per_image_s"])
-    return best
+    latency = ledger.best_latency(
+        timed, input_shape, rounds=rounds, batch_size=batch_size, repeats=repeats,
+        warmup=warmup, threads=threads,
+    )  # fmt: skip
+    return {name: result["per_image_s"] for name, result in latency.items()}
 
 
 @dataclass

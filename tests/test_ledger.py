@@ -1,6 +1,13 @@
+import ctypes
+
+import pytest
+import torch
 from torch import nn
 
+from course_lib import ledger
+from course_lib.errors import CourseError
 from course_lib.ledger import cost_row, count_flops, count_params, measure_latency, peak_memory
+from course_lib.models import build_model
 
 
 def test_flops_are_two_per_multiply_add_of_convs_and_linears():
@@ -19,6 +26,103 @@ def test_latency_reports_median_and_per_image_time():
     result = measure_latency(net, (20,), batch_size=8, repeats=5, warmup=1, threads=1)
     assert result["repeats"] == 5 and result["threads"] == 1
     assert result["per_image_s"] * 8 == result["median_s"] > 0
+    assert result["conv_backend"] in ledger.CONV_BACKENDS
+
+
+class MallInfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in (
+        "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks",
+        "fordblks", "keepcost",
+    )]  # fmt: skip
+
+
+def mapped_bytes() -> int:
+    """Bytes glibc holds in blocks mapped one by one (each unmapped again when freed)."""
+    mallinfo2 = ctypes.CDLL(None).mallinfo2
+    mallinfo2.restype = MallInfo2
+    return mallinfo2().hblkhd
+
+
+def test_timing_keeps_big_activations_on_the_heap():
+    """A 64 MB block is past glibc's largest dynamic mmap threshold (32 MB): by default it is
+    mapped afresh at every pass and its 16 384 pages faulted in again."""
+    measure_latency(nn.Linear(2, 2), (2,), batch_size=1, repeats=1, warmup=0)
+    before = mapped_bytes()
+    block = torch.empty(1024, 16_384)
+    assert block.nbytes == 64 << 20 and mapped_bytes() - before < 1 << 20
+
+
+def test_fastest_backend_keeps_the_faster_and_a_named_one_is_the_only_one_timed(monkeypatch):
+    seen = []
+
+    def scripted(model, x, repeats, warmup, backend):
+        seen.append((backend, torch.backends.mkldnn.enabled))
+        return {"onednn": 0.004, "native": 0.001}[backend]
+
+    monkeypatch.setattr(ledger, "_median_pass_s", scripted)
+    net = nn.Conv2d(1, 2, 3)
+    result = measure_latency(net, (1, 8, 8), batch_size=4, conv_backend="fastest")
+    assert result["conv_backend"] == "native" and result["median_s"] == 0.001
+    assert result["per_image_s"] == 0.001 / 4 and {b for b, _ in seen} == {"onednn", "native"}
+    seen.clear()
+    assert measure_latency(net, (1, 8, 8), conv_backend="onednn")["median_s"] == 0.004
+    assert [b for b, _ in seen] == ["onednn"]
+
+
+def test_conv_backend_switches_onednn_inside_the_block_only():
+    before = torch.backends.mkldnn.enabled
+    with ledger.using_conv_backend("native"):
+        assert torch.backends.mkldnn.enabled is False
+    with ledger.using_conv_backend("onednn"):
+        assert torch.backends.mkldnn.enabled is True
+    assert torch.backends.mkldnn.enabled == before
+
+
+@pytest.mark.parametrize(
+    "kwargs", [{"conv_backend": "mkl"}, {"batch_size": 0}, {"repeats": 0}, {"warmup": -1}]
+)
+def test_bad_timing_requests_are_refused_before_any_pass(kwargs):
+    class Counting(nn.Linear):
+        passes = 0
+
+        def forward(self, x):
+            Counting.passes += 1
+            return super().forward(x)
+
+    for timing in (measure_latency, ledger.layer_times):
+        with pytest.raises(CourseError):
+            timing(nn.Sequential(Counting(3, 2)), (3,), **kwargs)
+    assert Counting.passes == 0
+
+
+def test_best_latency_keeps_each_models_best_round_with_the_models_taking_turns(monkeypatch):
+    medians = iter([0.3, 0.5, 0.1, 0.6, 0.2, 0.4])  # a, b, a, b, a, b
+    order = []
+
+    def scripted(model, input_shape, **measure):
+        order.append(model)
+        return {"median_s": next(medians), "batch_size": measure["batch_size"]}
+
+    monkeypatch.setattr(ledger, "measure_latency", scripted)
+    best = ledger.best_latency({"a": "A", "b": "B"}, (3,), rounds=3, batch_size=2)
+    assert order == ["A", "B"] * 3
+    assert best["a"]["median_s"] == 0.1 and best["b"]["median_s"] == 0.4
+    with pytest.raises(CourseError, match="rounds"):
+        ledger.best_latency({"a": "A"}, (3,), rounds=0)
+
+
+def test_layer_times_count_each_layers_flops_and_time():
+    net = build_model("fashion_cnn", (1, 12, 12), 10, c1=3, k1=3, c2=4, k2=3, f1=6)
+    table = ledger.layer_times(net, (1, 12, 12), batch_size=2, repeats=3, warmup=1)
+    assert list(table.index) == [name for name, _ in net.named_children()]
+    assert table.loc["conv1", "flops"] == 2 * 2 * 3 * 1 * 9 * 10 * 10
+    assert table.loc["conv2", "flops"] == 2 * 2 * 4 * 3 * 9 * 8 * 8
+    assert table.loc["fc1", "flops"] == 2 * 2 * 4 * 8 * 8 * 6
+    assert table.loc["relu1", "flops"] == 0 and table["flops"].sum() == count_flops(
+        net, (1, 12, 12), batch_size=2
+    )
+    assert (table["ms"] > 0).all() and table.loc["conv2", "gflop_per_s"] > 0
+    assert net.training and not net.conv1._forward_hooks and not net.conv1._forward_pre_hooks
 
 
 def test_cpu_peak_memory_is_weights_plus_the_largest_layer_io():

@@ -413,3 +413,19 @@ def test_speedup_reports_both_timings_and_the_flop_ratio():
     assert result["speedup"] == pytest.approx(result["original_s"] / result["pruned_s"])
     assert result["threads"] == 1 and result["batch_size"] == 8
     assert result["pruned_images_s"] == pytest.approx(result["pruned_s"] * 20 / 8)
+    assert result["steady_heap"] and result["pruned_conv_backend"] in ledger.CONV_BACKENDS
+
+
+def test_time_by_layer_sets_each_layers_flop_ratio_beside_its_speedup():
+    original = build_model("fashion_cnn", (1, 28, 28), 10)
+    pruned = build_model("fashion_cnn", (1, 28, 28), 10, c1=2, c2=4, f1=20)
+    timing = prune.speedup(original, pruned, (1, 28, 28), batch_size=4, repeats=2, rounds=1)
+    table = prune.time_by_layer(original, pruned, (1, 28, 28), timing)
+    assert table.loc["conv2", "flop_ratio"] == pytest.approx(12 * 16 / (2 * 4))
+    assert table.loc["fc1", "flop_ratio"] == pytest.approx(16 * 100 / (4 * 20))
+    assert table.loc["total", "flop_ratio"] == pytest.approx(timing["flop_ratio"])
+    assert table.loc["total", "ms_pruned"] == pytest.approx(table["ms_pruned"].iloc[:-1].sum())
+    speedup = table.loc["conv2", "ms_original"] / table.loc["conv2", "ms_pruned"]
+    assert table.loc["conv2", "speedup"] == pytest.approx(speedup)
+    with pytest.raises(CourseError, match="same layers"):
+        prune.time_by_layer(original, nn.Sequential(nn.Flatten()), (1, 28, 28), timing)

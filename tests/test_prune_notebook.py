@@ -50,6 +50,9 @@ def test_pruning_notebook_runs_with_injected_parameters(tmp_path):
     assert chosen["test_accuracy"] == chosen["test_accuracy_before_finetune"]
     assert chosen["flops"] == chosen["formula_torch"] < chosen["original"]["flops"]
     assert chosen["timing"]["batch_size"] == 64 and chosen["timing"]["images"] == 10000
+    by_layer = chosen["time_by_layer"]
+    assert by_layer["conv2"]["flops_pruned"] == 64 * 2 * 12 * 14 * 25 * 22 * 22
+    assert by_layer["total"]["flops_pruned"] == 64 * chosen["flops"]
     assert metrics["masked_speedup"]["flop_ratio"] == 1.0
     assert {"sensitivity", "histograms", "structured"} <= set(metrics["figures"])
     assert all((out / f"{name}.png").is_file() for name in metrics["figures"])
