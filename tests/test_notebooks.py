@@ -7,6 +7,7 @@ from pathlib import Path
 import nbformat
 import papermill
 import pytest
+from papermill.translators import PythonTranslator
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -30,6 +31,17 @@ def test_the_readme_documents_every_parameter(path):
     for line in cell.source.splitlines():
         if line and not line.startswith("#"):
             assert line in readme, f"README lacks {path.stem}'s parameter line {line!r}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_papermill_reads_every_parameter_line(path):
+    """papermill skips a parameter line it cannot parse (an "=" in its comment is enough): it
+    logs a warning at every run and calls the parameter unknown when one injects it."""
+    nb = nbformat.read(path, as_version=4)
+    cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    assignments = [line.split(" = ")[0] for line in cell.source.splitlines() if " = " in line]
+    parsed = PythonTranslator.inspect({"source": cell.source})
+    assert [p.name for p in parsed] == [a for a in assignments if not a.startswith("#")]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
