@@ -33,15 +33,23 @@ def count_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
+@contextmanager
+def _batch_in_eval_mode(model: nn.Module, input_shape, batch_size: int, make=torch.zeros):
+    """A batch made by ``make`` on the model's device, the model in eval mode inside the block."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield make(batch_size, *input_shape, device=_device(model))
+    finally:
+        model.train(was_training)
+
+
 @torch.no_grad()
 def count_flops(model: nn.Module, input_shape, batch_size: int = 1) -> int:
     """FLOPs of one forward pass of ``batch_size`` images of ``input_shape`` (C, H, W)."""
-    was_training = model.training
-    model.eval()
     counter = FlopCounterMode(display=False)
-    with counter:
-        model(torch.zeros(batch_size, *input_shape, device=_device(model)))
-    model.train(was_training)
+    with _batch_in_eval_mode(model, input_shape, batch_size) as x, counter:
+        model(x)
     return int(counter.get_total_flops())
 
 
@@ -85,11 +93,15 @@ CONV_BACKENDS = {"onednn": True, "native": False}
 are several times faster when a convolution has one or two input channels."""
 
 
-def _check_timing(conv_backend, batch_size: int, repeats: int, warmup: int, *also) -> None:
+def _check_backend(conv_backend, *also) -> None:
     if conv_backend not in (*CONV_BACKENDS, *also):
         raise CourseError(
             f"Unknown conv_backend {conv_backend!r}; use one of {[*CONV_BACKENDS, *also]}."
         )
+
+
+def _check_timing(conv_backend, batch_size: int, repeats: int, warmup: int, *also) -> None:
+    _check_backend(conv_backend, *also)
     if batch_size < 1 or repeats < 1 or warmup < 0:
         raise CourseError(
             f"batch_size and repeats must be >= 1 and warmup >= 0; got {batch_size}, {repeats}, "
@@ -100,7 +112,7 @@ def _check_timing(conv_backend, batch_size: int, repeats: int, warmup: int, *als
 @contextmanager
 def using_conv_backend(name: str | None):
     """Run CPU convolutions on backend ``name`` inside the block (None: leave as is)."""
-    _check_timing(name, 1, 1, 0, None)
+    _check_backend(name, None)
     before = torch.backends.mkldnn.enabled
     if name is not None:
         torch.backends.mkldnn.enabled = CONV_BACKENDS[name]
@@ -112,6 +124,9 @@ def using_conv_backend(name: str | None):
 
 @torch.no_grad()
 def _median_pass_s(model, x, repeats: int, warmup: int, backend: str | None) -> float:
+    """Median seconds of ``repeats`` passes after ``warmup`` (on the CPU, on a steady heap)."""
+    if x.device.type == "cpu":
+        steady_heap()
     times = []
     with using_conv_backend(backend):
         for i in range(warmup + repeats):
@@ -139,28 +154,24 @@ def measure_latency(
     ``conv_backend``: "onednn", "native", or "fastest", which times both and keeps the faster.
     """
     _check_timing(conv_backend, batch_size, repeats, warmup, "fastest")
-    was_training = model.training
-    model.eval()
     device = _device(model)
-    x = torch.randn(batch_size, *input_shape, device=device)
     on_cpu = device.type == "cpu"
-    steady = on_cpu and steady_heap()
     if not on_cpu:
         backends = [None]
     elif conv_backend == "fastest":
         backends = list(CONV_BACKENDS)
     else:
         backends = [conv_backend]
-    with torch_threads(threads):
+    batch = _batch_in_eval_mode(model, input_shape, batch_size, torch.randn)
+    with batch as x, torch_threads(threads):
         times = {name: _median_pass_s(model, x, repeats, warmup, name) for name in backends}
-    model.train(was_training)
     backend = min(times, key=times.get)
     return {
         "batch_size": batch_size,
         "threads": threads or torch.get_num_threads(),
         "device": str(device),
         "conv_backend": backend or device.type,
-        "steady_heap": steady,
+        "steady_heap": on_cpu and steady_heap(),
         "repeats": repeats,
         "median_s": times[backend],
         "per_image_s": times[backend] / batch_size,
@@ -199,15 +210,7 @@ def layer_times(
     children = dict(model.named_children())
     if not children:
         raise CourseError("layer_times needs a model made of layers (named children).")
-    was_training = model.training
-    model.eval()
     device = _device(model)
-    x = torch.randn(batch_size, *input_shape, device=device)
-    counter = FlopCounterMode(display=False)
-    with torch.no_grad(), counter:
-        model(x)
-    flop_counts = counter.get_flop_counts()
-    root = type(model).__name__
     started, seconds = {}, {name: [] for name in children}
 
     def before(name):
@@ -224,26 +227,24 @@ def layer_times(
 
         return hook
 
-    handles = [h for name, layer in children.items() for h in (
-        layer.register_forward_pre_hook(before(name)), layer.register_forward_hook(after(name))
-    )]  # fmt: skip
-    try:
-        steady_heap()
-        with torch_threads(threads), torch.no_grad(), using_conv_backend(conv_backend):
-            for _ in range(warmup):
-                model(x)
-            for times in seconds.values():
-                times.clear()
-            for _ in range(repeats):
-                model(x)
-    finally:
-        for handle in handles:
-            handle.remove()
-        model.train(was_training)
+    counter = FlopCounterMode(display=False)
+    with _batch_in_eval_mode(model, input_shape, batch_size, torch.randn) as x:
+        with torch.no_grad(), counter:
+            model(x)
+        handles = [h for name, layer in children.items() for h in (
+            layer.register_forward_pre_hook(before(name)), layer.register_forward_hook(after(name))
+        )]  # fmt: skip
+        try:
+            with torch_threads(threads):
+                _median_pass_s(model, x, repeats, warmup, conv_backend)
+        finally:
+            for handle in handles:
+                handle.remove()
+    flop_counts, root = counter.get_flop_counts(), type(model).__name__
     rows = []
     for name, layer in children.items():
         flops = sum(flop_counts.get(f"{root}.{name}", {}).values())
-        median = statistics.median(seconds[name])
+        median = statistics.median(seconds[name][warmup:])
         rows.append({
             "layer": name, "kind": type(layer).__name__, "flops": flops, "ms": 1e3 * median,
             "gflop_per_s": flops / median / 1e9,
