@@ -9,6 +9,7 @@ at least 70 % of the FLOP ratio. Seed 001 reached (1, 7, 72) at 87.62 % with an 
 The baseline is the unpruned reference, measured in the same run (same batch, same threads).
 
     cd benchmarks && python bench_prune.py [--order sequential] [--floor 0.888] [--flop-target 10]
+        [--round-to fc1=16]
 """
 
 import argparse
@@ -35,7 +36,7 @@ def prune_and_finetune(reference, data, config, args):
     tune = prune.finetune_config(config, args.finetune_epochs, args.finetune_lr)
     result = prune.structured_prune(
         reference, data, norm=args.norm, order=args.order, accuracy_floor=args.floor, finetune=tune,
-        flop_ratio_target=args.flop_target,
+        flop_ratio_target=args.flop_target, round_to=dict(args.round_to or ()),
     )  # fmt: skip
     pruning_s = time.perf_counter() - start
     pruned = result.model
@@ -48,7 +49,8 @@ def prune_and_finetune(reference, data, config, args):
     t = result.trajectory
     phases = t["phase"].value_counts().to_dict()
     print(f"pruning ({args.order}): {pruning_s:.0f} s, floor {args.floor:.3f} on validation, "
-          f"FLOP target {args.flop_target}x, steps {phases}")  # fmt: skip
+          f"FLOP target {args.flop_target}x, widths rounded to {dict(args.round_to or ())}, "
+          f"steps {phases}")  # fmt: skip
     print(t[t["phase"] != "prune"].drop(columns=["step", "params"]).to_string(index=False))
     return pruned
 
@@ -75,12 +77,24 @@ def timing_table(reference, pruned, input_shape, args) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def layer_multiple(text: str) -> tuple[str, int]:
+    """'fc1=16' as ('fc1', 16)."""
+    layer, _, multiple = text.partition("=")
+    if not multiple.isdigit():
+        raise argparse.ArgumentTypeError(f"expected LAYER=N such as fc1=16, got {text!r}")
+    return layer, int(multiple)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--floor", type=float, default=0.888, help="validation accuracy floor")
     parser.add_argument("--flop-target", type=float, default=10.0, help="stop at this FLOP ratio")
     parser.add_argument("--norm", default="l2", choices=sorted(prune.NORMS))
     parser.add_argument("--order", default="cheapest", choices=prune.ORDERS)
+    parser.add_argument(
+        "--round-to", type=layer_multiple, action="append", metavar="LAYER=N",
+        help="keep LAYER's width a multiple of N, e.g. fc1=16 (repeat for more layers)",
+    )  # fmt: skip
     parser.add_argument("--finetune-epochs", type=int, default=2, help="per retraining")
     parser.add_argument("--finetune-lr", type=float, default=0.005)
     parser.add_argument("--final-epochs", type=int, default=15, help="fine-tune at the end")

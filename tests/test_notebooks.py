@@ -9,6 +9,8 @@ import papermill
 import pytest
 from papermill.translators import PythonTranslator
 
+from course_lib import profiles
+
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 
@@ -42,6 +44,20 @@ def test_papermill_reads_every_parameter_line(path):
     assignments = [line.split(" = ")[0] for line in cell.source.splitlines() if " = " in line]
     parsed = PythonTranslator.inspect({"source": cell.source})
     assert [p.name for p in parsed] == [a for a in assignments if not a.startswith("#")]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_profile_setting_is_a_parameter_passed_to_resolve(path):
+    """A parameter left out of the ``profiles.resolve`` call would be ignored when injected."""
+    nb = nbformat.read(path, as_version=4)
+    cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    parameters = {p.name for p in PythonTranslator.inspect({"source": cell.source})}
+    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    call = code[code.index("profiles.resolve(") :].split("\n)", 1)[0]
+    passed = {arg.strip().split("=")[0] for arg in call.split(",") if "=" in arg}
+    settings = set().union(*(profiles.load_profile_file(path.stem).values()))
+    assert settings <= parameters, f"not notebook parameters: {settings - parameters}"
+    assert settings <= passed, f"not passed to profiles.resolve: {settings - passed}"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)

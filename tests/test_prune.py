@@ -246,6 +246,43 @@ def test_structured_prune_to_the_floor_and_trajectory_costs():
     assert model.conv1.out_channels == 3  # the input model is not changed
 
 
+def test_round_to_removes_the_weakest_units_down_to_the_next_multiple():
+    model = small_cnn(seed=5, f1=10)
+    data = bundle_labelled_by(model, n=32)
+    result = prune.structured_prune(
+        model, data, layers=["fc1", "conv2"], round_to={"fc1": 4}, accuracy_floor=0.0,
+        progress=False,
+    )  # fmt: skip
+    t = result.trajectory
+    assert list(t["fc1"]) == [10, 8, 4, 4, 4, 4]  # 10 -> 8 -> 4, then no multiple of 4 is left
+    assert list(t["conv2"]) == [4, 4, 4, 3, 2, 1]  # a layer it omits goes one unit per step
+    assert result.settings["round_to"] == {"fc1": 4, "conv2": 1}
+    weakest = prune.unit_importance(model.fc1, "l2").argsort()[:2].sort().values.tolist()
+    assert t["removed_units"].iloc[1] == weakest
+    assert len(t["removed_units"].iloc[2]) == 4
+    kept = sorted(set(range(10)) - set(weakest))
+    x = torch.randn(3, 1, 12, 12)
+    with torch.no_grad():  # the first step's model is the slim one that keeps the other units
+        first = prune.structured_prune(
+            model, data, layers=["fc1"], round_to=4, max_removals=2, accuracy_floor=0.0,
+            progress=False,
+        ).model  # fmt: skip
+        assert torch.allclose(first(x), prune.slim(model, "fc1", kept)(x), atol=1e-6)
+
+
+def test_max_removals_counts_units_and_bad_round_to_is_refused():
+    model = small_cnn(seed=5, f1=10)
+    data = bundle_labelled_by(model, n=32)
+    result = prune.structured_prune(
+        model, data, layers=["fc1"], round_to=4, max_removals=5, accuracy_floor=0.0,
+        progress=False,
+    )  # fmt: skip
+    assert result.widths == {"fc1": 8}  # 8 -> 4 would make 6 removals
+    for bad in (0, 2.5, True, {"fc2": 4}, {"fc1": 0}):
+        with pytest.raises(CourseError, match="round_to"):
+            prune.structured_prune(model, data, round_to=bad, progress=False)
+
+
 def test_structured_prune_stops_at_the_flop_target():
     model = small_cnn(seed=5, c1=4, c2=6, f1=8)
     data = bundle_labelled_by(model, n=32)

@@ -24,8 +24,10 @@ def test_pruning_notebook_runs_with_injected_parameters(tmp_path):
             "histogram_rate": 0.8,
             "structured_layers": ["conv2", "fc1"],
             "norm": "l1",
+            "order": "cheapest",
             "accuracy_floor": 0.0,
-            "max_removals": 2,
+            "max_removals": 4,
+            "round_to": {"fc1": 4},
             "finetune_epochs": 0,
             "final_epochs": 0,
             "eval_images": 200,
@@ -42,16 +44,18 @@ def test_pruning_notebook_runs_with_injected_parameters(tmp_path):
     assert list(scan["accuracy"]) == ["conv2", "fc1", "all layers"]
     assert all(curve[0] == scan["baseline"] for curve in scan["accuracy"].values())
     structured = metrics["structured"]
-    assert structured["widths"] == {"conv2": 14, "fc1": 98}
-    assert structured["trajectory"]["phase"] == ["start"] + ["prune"] * 4
+    assert structured["settings"]["order"] == "cheapest"
+    assert structured["settings"]["round_to"] == {"conv2": 1, "fc1": 4}
+    assert structured["widths"] == {"conv2": 12, "fc1": 96}  # 4 removals: 4 steps, 1 step of 4
+    assert structured["trajectory"]["phase"] == ["start"] + ["prune"] * 5
     chosen = metrics["chosen"]
-    assert (chosen["c1"], chosen["c2"], chosen["f1"]) == (12, 14, 98)
+    assert (chosen["c1"], chosen["c2"], chosen["f1"]) == (12, 12, 96)
     assert chosen["final_epochs"] == 0
     assert chosen["test_accuracy"] == chosen["test_accuracy_before_finetune"]
     assert chosen["flops"] == chosen["formula_torch"] < chosen["original"]["flops"]
     assert chosen["timing"]["batch_size"] == 64 and chosen["timing"]["images"] == 10000
     by_layer = chosen["time_by_layer"]
-    assert by_layer["conv2"]["flops_pruned"] == 64 * 2 * 12 * 14 * 25 * 22 * 22
+    assert by_layer["conv2"]["flops_pruned"] == 64 * 2 * 12 * 12 * 25 * 22 * 22
     assert by_layer["total"]["flops_pruned"] == 64 * chosen["flops"]
     assert metrics["masked_speedup"]["flop_ratio"] == 1.0
     assert {"sensitivity", "histograms", "structured"} <= set(metrics["figures"])
