@@ -7,6 +7,8 @@ final fine-tune of 15 epochs.
 Targets: at least 10x fewer FLOPs at >= 89 % test accuracy, and a measured inference speed-up of
 at least 70 % of the FLOP ratio. Seed 001 reached (1, 7, 72) at 87.62 % with an 11x speed-up.
 The baseline is the unpruned reference, measured in the same run (same batch, same threads).
+``--round-to fc1=16`` keeps fc1's width a multiple of 16; the table of the pruned fc1's time by
+width shows why.
 
     cd benchmarks && python bench_prune.py [--order sequential] [--floor 0.888] [--flop-target 10]
         [--round-to fc1=16]
@@ -56,8 +58,8 @@ def prune_and_finetune(reference, data, config, args):
 
 
 def timing_table(reference, pruned, input_shape, args) -> pd.DataFrame:
-    """Speed-up at several batch sizes, with PyTorch's default oneDNN convolutions, with its own
-    (native) kernels, and with each model on its faster one."""
+    """Speed-up at several batch sizes, with PyTorch's default oneDNN convolutions, with oneDNN
+    off ("native": NNPACK from batch 16, im2col below), and with each model on its faster one."""
     rows = []
     for backend in (*ledger.CONV_BACKENDS, "fastest"):
         for batch in sorted({1, 64, 256, args.batch}):
@@ -74,6 +76,29 @@ def timing_table(reference, pruned, input_shape, args) -> pd.DataFrame:
                 "speedup": t["speedup"],
                 "of_flop_ratio": t["speedup_over_flop_ratio"],
             })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def fc1_width_table(pruned, args) -> pd.DataFrame:
+    """The pruned fc1 alone at widths around its own and at the multiples of 16 on either side:
+    time and GFLOP/s by width (AVX-512 registers hold 16 floats)."""
+    inputs, width = pruned.fc1.in_features, pruned.fc1.out_features
+    near = {*range(width - 2, width + 3), 16 * (width // 16), 16 * (width // 16 + 1)}
+    rows = []
+    for out in sorted(w for w in near if w >= 1):
+        layer = torch.nn.Linear(inputs, out)
+        t = ledger.measure_latency(
+            layer, (inputs,), batch_size=args.batch, repeats=args.repeats, threads=args.threads,
+            conv_backend="onednn",
+        )  # fmt: skip
+        flops = ledger.count_flops(layer, (inputs,)) * args.batch
+        rows.append(
+            {
+                "fc1_width": out,
+                "ms": 1e3 * t["median_s"],
+                "gflop_per_s": flops / t["median_s"] / 1e9,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -148,6 +173,8 @@ def main(argv=None) -> int:
     print(f"where the time goes, batch {timing['batch_size']}:")
     layers = prune.time_by_layer(reference, pruned, data.input_shape, timing)
     print(layers.round(3).to_string())
+    print(f"the pruned fc1 ({pruned.fc1.in_features} inputs) alone by width, batch {args.batch}:")
+    print(fc1_width_table(pruned, args).round(3).to_string(index=False))
     print(f"speed-up by batch size and convolution backend ({args.threads} thread(s)):")
     print(timing_table(reference, pruned, data.input_shape, args).round(3).to_string(index=False))
     checks = [

@@ -89,8 +89,9 @@ def steady_heap() -> bool:
 
 
 CONV_BACKENDS = {"onednn": True, "native": False}
-"""CPU convolution backends: oneDNN (PyTorch's default) or PyTorch's own im2col kernels, which
-are several times faster when a convolution has one or two input channels."""
+"""CPU convolution backends: oneDNN (PyTorch's default), or "native" with oneDNN off: then PyTorch
+runs NNPACK, which it also ships, on batches of 16 or more and its im2col kernel on smaller ones.
+NNPACK is several times faster than oneDNN when a convolution has few channels."""
 
 
 def _check_backend(conv_backend, *also) -> None:
