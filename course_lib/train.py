@@ -116,7 +116,7 @@ class History:
 
     @property
     def final(self) -> dict:
-        last = self.epochs.iloc[-1].to_dict() if len(self.epochs) else {}
+        last = self.epochs.to_dict("records")[-1] if len(self.epochs) else {}
         return {
             **last,
             "epochs": len(self.epochs),

@@ -52,6 +52,7 @@ def test_lc_beats_direct_compression(reference, data):
     assert list(history["mu"][1:]) == pytest.approx([1e-2 * 2**s for s in range(6)])
     assert result.direct["test_error"] > 0.15  # 1 % of the weights without retraining: poor
     assert result.final["test_error"] < result.direct["test_error"] / 3
+    assert (type(result.direct["step"]), type(result.final["step"])) == (int, int)
     assert history["distance"].iloc[-1] < 0.01 * history["distance"].iloc[0]  # w → Δ(θ) as μ grows
     assert all(torch.equal(before[k], v) for k, v in reference.state_dict().items())  # untouched
     kept = sum(int((d != 0).sum()) for d in result.deltas.values())

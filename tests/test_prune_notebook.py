@@ -50,6 +50,7 @@ def test_pruning_notebook_runs_with_injected_parameters(tmp_path):
     assert structured["trajectory"]["phase"] == ["start"] + ["prune"] * 5
     chosen = metrics["chosen"]
     assert (chosen["c1"], chosen["c2"], chosen["f1"]) == (12, 12, 96)
+    assert all(type(chosen[key]) is int for key in ("c1", "c2", "f1", "params", "flops"))
     assert chosen["final_epochs"] == 0
     assert chosen["test_accuracy"] == chosen["test_accuracy_before_finetune"]
     assert chosen["flops"] == chosen["formula_torch"] < chosen["original"]["flops"]

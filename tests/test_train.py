@@ -28,6 +28,7 @@ def test_fit_learns_a_learnable_task_and_records_every_step(mnist):
     assert list(history.epochs["epoch"]) == [1, 2, 3, 4]
     assert history.final["train_accuracy"] > 0.9
     assert history.final["val_accuracy"] > 0.8
+    assert type(history.final["epoch"]) is int  # an epoch number, not 4.0, in metrics.json
     assert history.steps["loss"].iloc[-4:].mean() < history.steps["loss"].iloc[:4].mean()
 
 

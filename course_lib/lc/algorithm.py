@@ -192,11 +192,11 @@ class LCResult:
     @property
     def direct(self) -> dict:
         """Direct compression (no LC): the compressed reference, row 0 of the history."""
-        return self.history.iloc[0].to_dict()
+        return self.history.to_dict("records")[0]
 
     @property
     def final(self) -> dict:
-        return self.history.iloc[-1].to_dict()
+        return self.history.to_dict("records")[-1]
 
     @property
     def advice(self) -> str | None:
