@@ -87,18 +87,12 @@ def fc1_width_table(pruned, args) -> pd.DataFrame:
     rows = []
     for out in sorted(w for w in near if w >= 1):
         layer = torch.nn.Linear(inputs, out)
-        t = ledger.measure_latency(
+        seconds = ledger.measure_latency(
             layer, (inputs,), batch_size=args.batch, repeats=args.repeats, threads=args.threads,
             conv_backend="onednn",
-        )  # fmt: skip
+        )["median_s"]  # fmt: skip
         flops = ledger.count_flops(layer, (inputs,)) * args.batch
-        rows.append(
-            {
-                "fc1_width": out,
-                "ms": 1e3 * t["median_s"],
-                "gflop_per_s": flops / t["median_s"] / 1e9,
-            }
-        )
+        rows.append({"fc1_width": out, "ms": 1e3 * seconds, "gflop_per_s": flops / seconds / 1e9})
     return pd.DataFrame(rows)
 
 
