@@ -465,8 +465,9 @@ def structured_prune(
     batch_size: int = 1024,
     progress: bool = True,
 ) -> StructuredPruning:
-    """Prune ``layers`` one unit per step: remove a unit with the smallest weight norm, rebuild the
-    smaller model and evaluate it on ``split``.
+    """Prune ``layers`` one unit per step: remove a unit with the smallest weight norm (or, with
+    ``round_to``, the weakest units down to a multiple), rebuild the smaller model and evaluate it
+    on ``split``.
 
     ``order="sequential"`` (seed 001) prunes the layers one after the other; "cheapest" tries the
     next step (its weakest unit) of every open layer and takes the one that costs the least
