@@ -91,7 +91,7 @@ def fc1_width_table(pruned, args) -> pd.DataFrame:
             layer, (inputs,), batch_size=args.batch, repeats=args.repeats, threads=args.threads,
             conv_backend="onednn",
         )["median_s"]  # fmt: skip
-        flops = ledger.count_flops(layer, (inputs,)) * args.batch
+        flops = ledger.count_flops(layer, (inputs,), args.batch)
         rows.append({"fc1_width": out, "ms": 1e3 * seconds, "gflop_per_s": flops / seconds / 1e9})
     return pd.DataFrame(rows)
 

@@ -534,7 +534,8 @@ def structured_prune(
     def propose(current, layer, count) -> tuple:
         importance = unit_importance(getattr(current, layer), norm)
         weakest = importance.argsort(stable=True)[:count].tolist()
-        candidate = slim(current, layer, set(range(len(importance))) - set(weakest)).eval()
+        keep = [unit for unit in range(len(importance)) if unit not in weakest]
+        candidate = slim(current, layer, keep).eval()
         saved = flops - ledger.count_flops(candidate, input_shape)
         scores = _evaluate_splits(candidate, {split: loaders[split]})
         return layer, sorted(weakest), candidate, scores, saved
@@ -548,22 +549,22 @@ def structured_prune(
     original_flops = record(current, "reference", "start", [], scores)
     flops, accuracy_now = original_flops, scores[metric]
     target = original_flops / flop_ratio_target if flop_ratio_target else 0
-    removals, closed = dict.fromkeys(layers, 0), set()
+    original_widths, closed = layer_widths(model, layers), set()
     bar = tqdm(desc="structured pruning", disable=not progress, unit="step")
     while flops > target:
         widths = layer_widths(current, layers)
-        cuts = {name: widths[name] - _next_width(widths[name], steps[name]) for name in layers}
+        next_widths = {name: _next_width(widths[name], steps[name]) for name in layers}
         open_layers = [
             name
             for name in layers
             if name not in closed
-            and cuts[name] < widths[name]
-            and (max_removals is None or removals[name] + cuts[name] <= max_removals)
+            and next_widths[name] >= 1
+            and (max_removals is None or original_widths[name] - next_widths[name] <= max_removals)
         ]
         if not open_layers:
             break
         tried = open_layers[:1] if order == "sequential" else open_layers
-        proposals = (propose(current, name, cuts[name]) for name in tried)
+        proposals = (propose(current, name, widths[name] - next_widths[name]) for name in tried)
         layer, units, candidate, scores, _ = min(proposals, key=cost)
         scores |= _evaluate_splits(candidate, others)  # only the chosen one is scored on all
         phase = "prune"
@@ -578,7 +579,6 @@ def structured_prune(
             closed.add(layer)
             continue
         current, accuracy_now = candidate, scores[metric]
-        removals[layer] += len(units)
         flops = record(current, layer, phase, units, scores)
         bar.set_postfix(layer=layer, **{k: f"{v:.3f}" for k, v in scores.items()})
     bar.close()
@@ -589,7 +589,7 @@ def structured_prune(
         "round_to": steps, "finetune": finetune.summary() if finetune else None,
     }  # fmt: skip
     return StructuredPruning(
-        trajectory, current, layer_widths(model, layers), layer_widths(current, layers), settings
+        trajectory, current, original_widths, layer_widths(current, layers), settings
     )
 
 
