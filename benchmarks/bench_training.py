@@ -17,8 +17,8 @@ from common import header, peak_gflops
 
 from course_lib.data import SYSTEM_DATA, load_data
 from course_lib.ledger import count_flops
-from course_lib.models import build_model, initialize
-from course_lib.train import TrainConfig, fit
+from course_lib.models import build_model
+from course_lib.train import TrainConfig, fit, initial_model
 
 
 def seed_pipeline_epoch(model_name: str, batch_size: int, epochs: int) -> float:
@@ -107,8 +107,7 @@ def accuracy_run() -> list[str]:
         step_size=10,
         gamma=0.5,
     )
-    torch.manual_seed(0)
-    model = initialize(build_model("fashion_cnn", **config.model_kwargs), config.init)
+    model = initial_model(config, data)
     start = time.perf_counter()
     history = fit(model, data, config, progress=False)
     seconds = time.perf_counter() - start

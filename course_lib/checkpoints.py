@@ -16,9 +16,9 @@ from torch import nn
 
 from course_lib.data import DataBundle, load_data
 from course_lib.errors import CourseError
-from course_lib.models import build_model, initialize
+from course_lib.models import build_model
 from course_lib.profiles import load_profile_file, resolve_profile_name
-from course_lib.train import History, TrainConfig, fit
+from course_lib.train import History, TrainConfig, fit, initial_model
 
 FORMAT = 1
 
@@ -128,10 +128,7 @@ def reference_model(
         model, record = load_checkpoint(path)
         return model.eval(), {**record, "cached": True}
     data = data or load_data(config.dataset, val_size=config.val_size, subset=config.subset)
-    model = initialize(
-        build_model(config.model, data.input_shape, data.num_classes, **config.model_kwargs),
-        config.init,
-    )
+    model = initial_model(config, data)
     history = fit(model, data, config, progress=progress)
     if history.diverged:
         raise CourseError(

@@ -11,8 +11,8 @@ from tqdm.auto import tqdm
 
 from course_lib.data import DataBundle
 from course_lib.errors import CourseError
-from course_lib.models import MODELS, build_model, initialize
-from course_lib.train import History, TrainConfig, fit
+from course_lib.models import MODELS
+from course_lib.train import History, TrainConfig, fit, initial_model
 
 CONFIG_FIELDS = {f.name for f in fields(TrainConfig)}
 
@@ -48,11 +48,7 @@ def run_grid(
     configs = grid_configs(base, grid)
     rows, histories = [], []
     for config in tqdm(configs, desc="grid", disable=not progress):
-        model = initialize(
-            build_model(config.model, data.input_shape, data.num_classes, **config.model_kwargs),
-            config.init,
-        )
-        history = fit(model, data, config, progress=False)
+        history = fit(initial_model(config, data), data, config, progress=False)
         settings = {k: v for k, v in asdict(config).items() if k in grid}
         settings.update({k: v for k, v in config.model_kwargs.items() if k in grid})
         rows.append({**settings, **history.final, "divergence": history.divergence})

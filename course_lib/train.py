@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 
 from course_lib.data import DATASETS, DataBundle
 from course_lib.errors import CourseError
-from course_lib.models import INITS, MODELS
+from course_lib.models import INITS, MODELS, build_model, initialize
 
 
 @dataclass
@@ -173,6 +173,14 @@ def confusion_matrix(model: nn.Module, data: DataBundle, split: str = "test") ->
     labels = data.split(split).labels
     flat = labels * k + predictions(model, data, split)
     return torch.bincount(flat, minlength=k * k).reshape(k, k).numpy()
+
+
+def initial_model(config: TrainConfig, data: DataBundle) -> nn.Module:
+    """The untrained model of ``config``, built and initialised from ``config.seed``: the same
+    config always starts from the same weights."""
+    torch.manual_seed(config.seed)
+    model = build_model(config.model, data.input_shape, data.num_classes, **config.model_kwargs)
+    return initialize(model, config.init)
 
 
 def fit(

@@ -64,6 +64,19 @@ def test_reference_model_trains_once_then_loads_the_same_weights(data_root, tmp_
     assert not fresh["cached"]
 
 
+def test_a_reference_trained_twice_has_the_same_weights_whatever_the_random_state(
+    data_root, tmp_path
+):
+    """The config's seed fixes the initial weights too, not only the training order."""
+    data = load_data("mnist", data_root, val_size=20)
+    config = TrainConfig(model="lenet300", dataset="mnist", epochs=1, batch_size=25)
+    models = []
+    for state in (1, 2):
+        torch.manual_seed(state)  # as another process would start
+        models.append(reference_model(config, data, tmp_path / str(state), False)[0])
+    assert all(torch.equal(a, b) for a, b in zip(*(m.parameters() for m in models), strict=True))
+
+
 def test_a_diverging_reference_is_not_cached(data_root, tmp_path):
     data = load_data("mnist", data_root, val_size=20)
     config = TrainConfig(model="lenet300", dataset="mnist", epochs=2, lr=1e4, batch_size=25)
