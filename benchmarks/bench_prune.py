@@ -8,10 +8,12 @@ Targets: at least 10x fewer FLOPs at >= 89 % test accuracy, and a measured infer
 at least 70 % of the FLOP ratio. Seed 001 reached (1, 7, 72) at 87.62 % with an 11x speed-up.
 The baseline is the unpruned reference, measured in the same run (same batch, same threads).
 ``--round-to fc1=16`` keeps fc1's width a multiple of 16; the table of the pruned fc1's time by
-width shows why.
+width shows why. ``--order latency`` prunes by measured time instead of FLOPs (NetAdapt: each step
+saves ``--latency-step`` of the original's time, estimated from layer times measured at
+``--batch``); every run prints that estimate beside the measured times.
 
-    cd benchmarks && python bench_prune.py [--order sequential] [--floor 0.888] [--flop-target 10]
-        [--round-to fc1=16]
+    cd benchmarks && python bench_prune.py [--order sequential|latency] [--floor 0.888]
+        [--flop-target 10] [--round-to fc1=16] [--batch 256]
 """
 
 import argparse
@@ -36,9 +38,12 @@ def prune_and_finetune(reference, data, config, args):
     """Structured pruning with retraining on floor hits, then the final fine-tune."""
     start = time.perf_counter()
     tune = prune.finetune_config(config, args.finetune_epochs, args.finetune_lr)
+    latency = args.order == "latency"
+    table = ledger.LatencyTable(args.batch, threads=args.threads) if latency else None
     result = prune.structured_prune(
         reference, data, norm=args.norm, order=args.order, accuracy_floor=args.floor, finetune=tune,
-        flop_ratio_target=args.flop_target, round_to=dict(args.round_to or ()),
+        flop_ratio_target=args.flop_target, round_to=dict(args.round_to or ()), latency=table,
+        latency_step=args.latency_step,
     )  # fmt: skip
     pruning_s = time.perf_counter() - start
     pruned = result.model
@@ -52,7 +57,8 @@ def prune_and_finetune(reference, data, config, args):
     phases = t["phase"].value_counts().to_dict()
     print(f"pruning ({args.order}): {pruning_s:.0f} s, floor {args.floor:.3f} on validation, "
           f"FLOP target {args.flop_target}x, widths rounded to {dict(args.round_to or ())}, "
-          f"steps {phases}")  # fmt: skip
+          f"steps {phases}" + (f", latency steps of {args.latency_step:.0%} of the original's "
+          f"time estimated from {len(table.ms)} timed layer shapes" if table else ""))  # fmt: skip
     print(t[t["phase"] != "prune"].drop(columns=["step", "params"]).to_string(index=False))
     return pruned
 
@@ -114,6 +120,10 @@ def main(argv=None) -> int:
         "--round-to", type=layer_multiple, action="append", metavar="LAYER=N",
         help="keep LAYER's width a multiple of N, e.g. fc1=16 (repeat for more layers)",
     )  # fmt: skip
+    parser.add_argument(
+        "--latency-step", type=float, default=0.03,
+        help="--order latency: each step saves this fraction of the original's estimated time",
+    )  # fmt: skip
     parser.add_argument("--finetune-epochs", type=int, default=2, help="per retraining")
     parser.add_argument("--finetune-lr", type=float, default=0.005)
     parser.add_argument("--final-epochs", type=int, default=15, help="fine-tune at the end")
@@ -164,6 +174,14 @@ def main(argv=None) -> int:
           f"{timing['repeats']} after warm-up, steady heap {timing['steady_heap']}, conv backends "
           f"{timing['original_conv_backend']}/{timing['pruned_conv_backend']}, load average now "
           f"{os.getloadavg()[0]:.1f}")  # fmt: skip
+    table = ledger.LatencyTable(args.batch, args.repeats, threads=args.threads)
+    estimated = {"original": table.model_ms(reference, data.input_shape),
+                 "pruned": table.model_ms(pruned, data.input_shape)}  # fmt: skip
+    print(f"latency table (conv and linear layers timed alone, summed): original "
+          f"{estimated['original']:.2f} ms, pruned {estimated['pruned']:.2f} ms, "
+          f"{estimated['original'] / estimated['pruned']:.2f}x; measured whole models: "
+          f"{1e3 * timing['original_s']:.2f} ms, {1e3 * timing['pruned_s']:.2f} ms, "
+          f"{measured:.2f}x")  # fmt: skip
     print(f"where the time goes, batch {timing['batch_size']}:")
     layers = prune.time_by_layer(reference, pruned, data.input_shape, timing)
     print(layers.round(3).to_string())

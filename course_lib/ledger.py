@@ -110,6 +110,13 @@ def _check_timing(conv_backend, batch_size: int, repeats: int, warmup: int, *als
         )
 
 
+def _backends_to_time(device: torch.device, conv_backend: str) -> list[str | None]:
+    """The CPU backends "fastest" or a named one stands for; [None] on a GPU."""
+    if device.type != "cpu":
+        return [None]
+    return list(CONV_BACKENDS) if conv_backend == "fastest" else [conv_backend]
+
+
 @contextmanager
 def using_conv_backend(name: str | None):
     """Run CPU convolutions on backend ``name`` inside the block (None: leave as is)."""
@@ -157,15 +164,12 @@ def measure_latency(
     _check_timing(conv_backend, batch_size, repeats, warmup, "fastest")
     device = _device(model)
     on_cpu = device.type == "cpu"
-    if not on_cpu:
-        backends = [None]
-    elif conv_backend == "fastest":
-        backends = list(CONV_BACKENDS)
-    else:
-        backends = [conv_backend]
     batch = _batch_in_eval_mode(model, input_shape, batch_size, torch.randn)
     with batch as x, torch_threads(threads):
-        times = {name: _median_pass_s(model, x, repeats, warmup, name) for name in backends}
+        times = {
+            name: _median_pass_s(model, x, repeats, warmup, name)
+            for name in _backends_to_time(device, conv_backend)
+        }
     backend = min(times, key=times.get)
     return {
         "batch_size": batch_size,
@@ -251,6 +255,71 @@ def layer_times(
             "gflop_per_s": flops / median / 1e9,
         })  # fmt: skip
     return pd.DataFrame(rows).set_index("layer")
+
+
+class LatencyTable:
+    """NetAdapt's lookup table (Yang et al., 2018): the measured time of each conv or linear layer
+    alone, by its configuration and input size, at one batch size and thread count.
+
+    A model's latency is estimated as the sum of its conv and linear layers' times (activations
+    and pooling are left out), on the CPU convolution backend with the smaller sum ("fastest",
+    as ``measure_latency`` picks one per model) or on the one named. A shape is timed once, when
+    first needed; ``ms`` holds what was timed."""
+
+    def __init__(
+        self,
+        batch_size: int = 256,
+        repeats: int = 10,
+        warmup: int = 2,
+        threads: int | None = 1,
+        conv_backend: str = "fastest",
+    ):
+        _check_timing(conv_backend, batch_size, repeats, warmup, "fastest")
+        self.batch_size, self.repeats, self.warmup = batch_size, repeats, warmup
+        self.threads, self.conv_backend = threads, conv_backend
+        self.ms: dict[tuple, float] = {}
+
+    def settings(self) -> dict:
+        return {
+            "batch_size": self.batch_size, "repeats": self.repeats, "warmup": self.warmup,
+            "threads": self.threads, "conv_backend": self.conv_backend,
+        }  # fmt: skip
+
+    def layer_ms(self, layer: nn.Module, input_shape, backend: str | None) -> float:
+        """Milliseconds of ``layer`` on a batch of ``input_shape`` (one image), timed once."""
+        device = _device(layer)
+        if device.type != "cpu" or not isinstance(layer, nn.Conv2d):
+            backend = None  # a linear layer, or a GPU, runs the same on either backend
+        key = (str(layer), tuple(input_shape), device.type, backend)
+        if key not in self.ms:
+            x = torch.randn(self.batch_size, *input_shape, device=device)
+            with torch_threads(self.threads):
+                seconds = _median_pass_s(layer, x, self.repeats, self.warmup, backend)
+            self.ms[key] = 1e3 * seconds
+        return self.ms[key]
+
+    @torch.no_grad()
+    def model_ms(self, model: nn.Module, input_shape) -> float:
+        """The estimated milliseconds of one pass of ``model`` over a batch."""
+        inputs = {}
+        layers = [m for m in model.modules() if isinstance(m, nn.Conv2d | nn.Linear)]
+        if not layers:
+            raise CourseError("A latency table estimates models made of conv and linear layers.")
+
+        def record(module, args):
+            inputs[module] = args[0].shape[1:]
+
+        hooks = [layer.register_forward_pre_hook(record) for layer in layers]
+        try:
+            with _batch_in_eval_mode(model, input_shape, 1) as x:
+                model(x)
+        finally:
+            for hook in hooks:
+                hook.remove()
+        return min(
+            sum(self.layer_ms(m, shape, backend) for m, shape in inputs.items())
+            for backend in _backends_to_time(_device(model), self.conv_backend)
+        )
 
 
 @torch.no_grad()

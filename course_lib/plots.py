@@ -242,7 +242,8 @@ def structured_trajectory(trajectory, accuracy_floor: float | None = None, title
 
     Left: validation and test accuracy of the kept models, one band per layer; a removal that
     fell below the floor is a red circle, the retrained model after it a black triangle, a
-    rejected removal a red cross. Right: FLOPs and parameters relative to the start (log scale).
+    rejected removal a red cross. Right: FLOPs, parameters and, when the trajectory has it, the
+    time estimated by a latency table, relative to the start (log scale).
     """
     t = trajectory
     kept = t[t["phase"].isin(["start", "prune", "finetune"])]
@@ -271,8 +272,10 @@ def structured_trajectory(trajectory, accuracy_floor: float | None = None, title
     left.set_xlabel("step (one unit removed per step)")
     left.set_ylabel("accuracy (%)")
     left.legend(fontsize=8)
-    for column, label in (("flops", "FLOPs"), ("params", "parameters")):
-        right.plot(kept["step"], kept[column] / kept[column].iloc[0], label=label)
+    costs = {"flops": "FLOPs", "params": "parameters", "latency_ms": "time (estimated)"}
+    for column, label in costs.items():
+        if column in kept:
+            right.plot(kept["step"], kept[column] / kept[column].iloc[0], label=label)
     right.set_yscale("log")
     right.yaxis.set_major_formatter(PercentFormatter(1.0))
     right.yaxis.set_minor_formatter(PercentFormatter(1.0, decimals=0))

@@ -17,6 +17,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -427,7 +428,7 @@ def _evaluate_splits(model: nn.Module, loaders: dict) -> dict[str, float]:
     return {f"{split}_accuracy": evaluate(model, loader)[1] for split, loader in loaders.items()}
 
 
-ORDERS = ("sequential", "cheapest")
+ORDERS = ("sequential", "cheapest", "latency")
 
 
 def _round_to_by_layer(round_to, layers: list[str]) -> dict[str, int]:
@@ -462,12 +463,14 @@ def structured_prune(
     max_removals: int | None = None,
     flop_ratio_target: float | None = None,
     round_to: int | Mapping[str, int] = 1,
+    latency: ledger.LatencyTable | None = None,
+    latency_step: float = 0.03,
     batch_size: int = 1024,
     progress: bool = True,
 ) -> StructuredPruning:
     """Prune ``layers`` one unit per step: remove a unit with the smallest weight norm (or, with
-    ``round_to``, the weakest units down to a multiple), rebuild the smaller model and evaluate it
-    on ``split``.
+    ``round_to``, the weakest units down to a multiple; with order "latency", as many as save a
+    step of time), rebuild the smaller model and evaluate it on ``split``.
 
     ``order="sequential"`` (seed 001) prunes the layers one after the other; "cheapest" tries the
     next step (its weakest unit) of every open layer and takes the one that costs the least
@@ -481,6 +484,13 @@ def structured_prune(
     the layers it omits): a step then removes the weakest units down to the next multiple
     (100 -> 96 -> 80 for 16). Dense kernels work in vector-wide blocks, so a width just below a
     multiple can be slower than the multiple itself (fc1 with 63 neurons vs 64 on AVX-512).
+
+    ``order="latency"`` is NetAdapt's (Yang et al., 2018): each step, every open layer proposes
+    to remove its weakest units, as few as make the model's time (estimated by ``latency``, a
+    ``ledger.LatencyTable`` of measured layer times; a default one if None) fall by
+    ``latency_step`` of the original's; the proposal that costs the least ``split`` accuracy per
+    millisecond saved is taken, and a layer that cannot save that much closes. Given with another
+    order, ``latency`` only adds the estimate to the trajectory ("latency_ms").
 
     With ``finetune`` (a TrainConfig: its epochs, lr, ...) a removal that falls below the floor
     ("below_floor") is first retrained; if that brings it back to the floor it is kept
@@ -503,6 +513,17 @@ def structured_prune(
     if flop_ratio_target is not None and not flop_ratio_target >= 1:
         raise CourseError(f"flop_ratio_target must be >= 1 or None; got {flop_ratio_target}.")
     steps = _round_to_by_layer(round_to, layers)
+    if (
+        isinstance(latency_step, bool)
+        or not isinstance(latency_step, int | float)
+        or not (0 < latency_step < 1)
+    ):
+        raise CourseError(
+            f"latency_step is the fraction of the original's time a latency step saves, in "
+            f"(0, 1), e.g. 0.03; got {latency_step!r}."
+        )
+    if order == "latency" and latency is None:
+        latency = ledger.LatencyTable()
     if finetune is not None and finetune.dataset != data.name:
         raise CourseError(
             f"finetune.dataset is {finetune.dataset!r} but the data is {data.name!r}."
@@ -527,44 +548,60 @@ def structured_prune(
             **layer_widths(current, layers),
             "params": ledger.count_params(current),
             "flops": ledger.count_flops(current, input_shape),
+            **({"latency_ms": latency.model_ms(current, input_shape)} if latency else {}),
             **scores,
         })  # fmt: skip
         return rows[-1]["flops"]
 
-    def propose(current, layer, count) -> tuple:
+    def spent(net) -> float:
+        """What a step saves: estimated milliseconds (order "latency"), else FLOPs."""
+        if order == "latency":
+            return latency.model_ms(net, input_shape)
+        return ledger.count_flops(net, input_shape)
+
+    def next_width(layer, width) -> int:
+        """``layer``'s width after its next step; 0 when it has none."""
+        if order != "latency":
+            return _next_width(width, steps[layer])
+        goal = spent_now - latency_step * original_spent
+        widths = range(_next_width(width, steps[layer]), 0, -steps[layer])
+        if not widths or spent(slim(current, layer, range(widths[-1]))) > goal:
+            return 0  # not even the narrowest width saves enough
+        return next(w for w in widths if spent(slim(current, layer, range(w))) <= goal)
+
+    def propose(layer, count) -> tuple:
         importance = unit_importance(getattr(current, layer), norm)
         weakest = importance.argsort(stable=True)[:count].tolist()
         keep = [unit for unit in range(len(importance)) if unit not in weakest]
         candidate = slim(current, layer, keep).eval()
-        saved = flops - ledger.count_flops(candidate, input_shape)
+        saved = spent_now - spent(candidate)
         scores = _evaluate_splits(candidate, {split: loaders[split]})
         return layer, sorted(weakest), candidate, scores, saved
 
-    def cost(proposal) -> tuple[float, int]:
+    def cost(proposal) -> tuple[float, float]:
         *_, scores, saved = proposal
-        return max(accuracy_now - scores[metric], 0.0) / max(saved, 1), -saved
+        return max(accuracy_now - scores[metric], 0.0) / max(saved, 1e-9), -saved
 
     current = copy.deepcopy(model).eval()
     scores = _evaluate_splits(current, loaders)
     original_flops = record(current, "reference", "start", [], scores)
-    flops, accuracy_now = original_flops, scores[metric]
+    flops, accuracy_now, original_spent = original_flops, scores[metric], spent(current)
     target = original_flops / flop_ratio_target if flop_ratio_target else 0
     original_widths, closed = layer_widths(model, layers), set()
+    removal_limit = math.inf if max_removals is None else max_removals
     bar = tqdm(desc="structured pruning", disable=not progress, unit="step")
     while flops > target:
-        widths = layer_widths(current, layers)
-        next_widths = {name: _next_width(widths[name], steps[name]) for name in layers}
+        widths, spent_now = layer_widths(current, layers), spent(current)
+        next_widths = {n: next_width(n, widths[n]) for n in layers if n not in closed}
         open_layers = [
             name
-            for name in layers
-            if name not in closed
-            and next_widths[name] >= 1
-            and (max_removals is None or original_widths[name] - next_widths[name] <= max_removals)
+            for name, width in next_widths.items()
+            if width >= 1 and original_widths[name] - width <= removal_limit
         ]
         if not open_layers:
             break
         tried = open_layers[:1] if order == "sequential" else open_layers
-        proposals = (propose(current, name, widths[name] - next_widths[name]) for name in tried)
+        proposals = (propose(name, widths[name] - next_widths[name]) for name in tried)
         layer, units, candidate, scores, _ = min(proposals, key=cost)
         scores |= _evaluate_splits(candidate, others)  # only the chosen one is scored on all
         phase = "prune"
@@ -587,6 +624,8 @@ def structured_prune(
         "layers": layers, "norm": norm, "order": order, "accuracy_floor": accuracy_floor,
         "split": split, "max_removals": max_removals, "flop_ratio_target": flop_ratio_target,
         "round_to": steps, "finetune": finetune.summary() if finetune else None,
+        "latency": latency.settings() if latency else None,
+        "latency_step": latency_step if order == "latency" else None,
     }  # fmt: skip
     return StructuredPruning(
         trajectory, current, original_widths, layer_widths(current, layers), settings

@@ -125,6 +125,44 @@ def test_layer_times_count_each_layers_flops_and_time():
     assert net.training and not net.conv1._forward_hooks and not net.conv1._forward_pre_hooks
 
 
+def test_latency_table_times_each_shape_once_and_sums_on_the_faster_backend(monkeypatch):
+    timed = []
+
+    def scripted(layer, x, repeats, warmup, backend):  # seconds by layer and backend
+        timed.append((str(layer), tuple(x.shape), backend))
+        if isinstance(layer, nn.Linear):
+            return 0.0005
+        return {(1, "onednn"): 0.001, (1, "native"): 0.003, (3, "onednn"): 0.005}.get(
+            (layer.in_channels, backend), 0.002
+        )
+
+    monkeypatch.setattr(ledger, "_median_pass_s", scripted)
+    net = build_model("fashion_cnn", (1, 12, 12), 10, c1=3, k1=3, c2=4, k2=3, f1=6)
+    table = ledger.LatencyTable(batch_size=5)
+    # oneDNN: conv1 1 + conv2 5 + 2 linears 0.5 = 7 ms; native: 3 + 2 + 1 = 6 ms. Each model
+    # runs on one backend, so the estimate is not the sum of each layer's best (4 ms).
+    assert table.model_ms(net, (1, 12, 12)) == pytest.approx(6.0)
+    shapes = {(layer, backend): x for layer, x, backend in timed}
+    assert shapes[(str(net.conv2), "native")] == (5, 3, 10, 10)
+    assert shapes[(str(net.fc1), None)] == (5, 4 * 8 * 8)  # a linear layer is timed once
+    assert len(timed) == len(table.ms) == 6
+    assert table.model_ms(net, (1, 12, 12)) == pytest.approx(6.0) and len(timed) == 6
+    onednn = ledger.LatencyTable(batch_size=5, conv_backend="onednn")
+    assert onednn.model_ms(net, (1, 12, 12)) == pytest.approx(7.0)
+    assert net.training and not net.conv1._forward_pre_hooks
+
+
+def test_latency_table_measures_real_layers_and_refuses_bad_settings():
+    net = build_model("fashion_cnn", (1, 12, 12), 10, c1=3, k1=3, c2=4, k2=3, f1=6)
+    table = ledger.LatencyTable(batch_size=4, repeats=2, warmup=0)
+    assert table.model_ms(net, (1, 12, 12)) > 0 and all(ms > 0 for ms in table.ms.values())
+    for bad in ({"conv_backend": "mkl"}, {"batch_size": 0}, {"repeats": 0}):
+        with pytest.raises(CourseError):
+            ledger.LatencyTable(**bad)
+    with pytest.raises(CourseError, match="conv and linear"):
+        table.model_ms(nn.Sequential(nn.ReLU()), (3,))
+
+
 def test_cpu_peak_memory_is_weights_plus_the_largest_layer_io():
     net = nn.Sequential(nn.Linear(10, 1000), nn.Linear(1000, 2))
     weights = 4 * count_params(net)

@@ -2,6 +2,7 @@
 FLOP formula matches the counter, the scan is cached, the structured loop obeys its floor."""
 
 import copy
+import functools
 
 import pytest
 import torch
@@ -278,6 +279,8 @@ def test_max_removals_counts_units_and_bad_round_to_is_refused():
         progress=False,
     )  # fmt: skip
     assert result.widths == {"fc1": 8}  # 8 -> 4 would make 6 removals
+    none = prune.structured_prune(model, data, max_removals=0, accuracy_floor=0.0, progress=False)
+    assert list(none.trajectory["phase"]) == ["start"]
     for bad in (0, 2.5, True, {"fc2": 4}, {"fc1": 0}):
         with pytest.raises(CourseError, match="round_to"):
             prune.structured_prune(model, data, round_to=bad, progress=False)
@@ -372,7 +375,7 @@ def test_cheapest_order_removes_the_least_accuracy_per_flop_across_layers(monkey
         order: prune.structured_prune(
             model, data, order=order, accuracy_floor=0.895, progress=False
         ).trajectory
-        for order in prune.ORDERS
+        for order in ("sequential", "cheapest")
     }
     # A conv2 channel saves 8x more FLOPs than an fc1 neuron for twice the accuracy: it goes
     # first, although fc1 loses less accuracy per step; conv1 never pays for its FLOPs.
@@ -386,6 +389,59 @@ def test_cheapest_order_removes_the_least_accuracy_per_flop_across_layers(monkey
         assert (kept["conv1"], kept["conv2"], kept["fc1"]) == (3, 1, 2)
     with pytest.raises(CourseError, match="order"):
         prune.structured_prune(model, data, order="random", progress=False)
+
+
+class BlockTable(ledger.LatencyTable):
+    """Layer times with no clock: a linear layer costs one unit per block of 4 outputs by block
+    of 4 inputs (as vector kernels do), a conv one per output channel per input channel."""
+
+    def layer_ms(self, layer, input_shape, backend):
+        if isinstance(layer, nn.Linear):
+            return -(-layer.out_features // 4) * -(-layer.in_features // 4)
+        return layer.out_channels * layer.in_channels
+
+
+def test_latency_order_saves_a_step_of_estimated_time_at_the_least_accuracy_per_ms(monkeypatch):
+    model = small_cnn(seed=7, f1=10)  # (c1, c2, f1) = (3, 4, 10) on 12x12 images
+
+    def evaluate(net, loader):  # a conv2 channel costs 0.02 accuracy, an fc1 neuron 0.01
+        c2, f1 = prune.layer_widths(net, ["conv2", "fc1"]).values()
+        return 0.0, 1.0 - 0.02 * (4 - c2) - 0.01 * (10 - f1)
+
+    monkeypatch.setattr(prune, "evaluate", evaluate)
+    data = bundle_labelled_by(model, n=8)
+    run = functools.partial(
+        prune.structured_prune, model, data, layers=["conv2", "fc1"], accuracy_floor=0.9,
+        latency=BlockTable(), latency_step=0.1, progress=False,
+    )  # fmt: skip
+    t = run(order="latency").trajectory
+    # 216 = conv1 3 + conv2 12 + fc1 3*64 + fc2 3*3; a step must save 21.6. fc1 10 -> 9 saves
+    # nothing (the same blocks of 4), so its step removes 2 units (149, 0.02 lost per 67 saved)
+    # and beats conv2 4 -> 3 (165, 0.02 per 51); then conv2 costs less per ms saved than fc1's
+    # next step (8 -> 4), and fc1 closes once no width of it saves 21.6 of the 44 left.
+    assert list(t["layer"]) == ["reference", "fc1", "conv2", "conv2", "conv2"]
+    assert list(t["fc1"]) == [10, 8, 8, 8, 8] and list(t["conv2"]) == [4, 4, 3, 2, 1]
+    assert list(t["latency_ms"]) == [216, 149, 114, 79, 44]
+    assert len(t["removed_units"].iloc[1]) == 2
+    # By FLOPs a conv2 channel is the cheaper first step; given another order the table only
+    # adds its estimate to the trajectory.
+    cheapest = run(order="cheapest").trajectory
+    assert cheapest["layer"].iloc[1] == "conv2" and cheapest["latency_ms"].iloc[1] == 165
+    for bad in (0, 1, -0.1, True, "0.1"):
+        with pytest.raises(CourseError, match="latency_step"):
+            run(order="latency", latency_step=bad)
+
+
+def test_latency_order_times_layers_with_a_default_table_and_records_its_settings():
+    model = small_cnn(seed=5)
+    result = prune.structured_prune(
+        model, bundle_labelled_by(model, n=16), layers=["fc1"], order="latency",
+        accuracy_floor=0.0, max_removals=2, progress=False,
+    )  # fmt: skip
+    t = result.trajectory
+    assert (t["latency_ms"] > 0).all() and t["fc1"].iloc[-1] >= 4
+    assert result.settings["latency"] == ledger.LatencyTable().settings()
+    assert result.settings["order"] == "latency" and result.settings["latency_step"] == 0.03
 
 
 # --- costs -----------------------------------------------------------------------------------

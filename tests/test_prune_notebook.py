@@ -48,6 +48,9 @@ def test_pruning_notebook_runs_with_injected_parameters(tmp_path):
     assert structured["settings"]["round_to"] == {"conv2": 1, "fc1": 4}
     assert structured["widths"] == {"conv2": 12, "fc1": 96}  # 4 removals: 4 steps, 1 step of 4
     assert structured["trajectory"]["phase"] == ["start"] + ["prune"] * 5
+    assert structured["settings"]["latency"]["batch_size"] == 64  # the table of layer times
+    assert all(ms > 0 for ms in structured["trajectory"]["latency_ms"])
+    assert structured["settings"]["latency_step"] is None  # only order "latency" steps by time
     chosen = metrics["chosen"]
     assert (chosen["c1"], chosen["c2"], chosen["f1"]) == (12, 12, 96)
     assert all(type(chosen[key]) is int for key in ("c1", "c2", "f1", "params", "flops"))
