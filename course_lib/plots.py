@@ -238,7 +238,7 @@ def prune_rate_view(scan, curve: str, rate: float):
 
 
 def structured_trajectory(trajectory, accuracy_floor: float | None = None, title: str = ""):
-    """Accuracy and cost as layers lose one unit per step (seed 001's pruning plot).
+    """Accuracy and cost as layers lose units step by step (seed 001's pruning plot).
 
     Left: validation and test accuracy of the kept models, one band per layer; a removal that
     fell below the floor is a red circle, the retrained model after it a black triangle, a
@@ -269,7 +269,7 @@ def structured_trajectory(trajectory, accuracy_floor: float | None = None, title
                          facecolors=face, label=label, zorder=3)  # fmt: skip
     if accuracy_floor is not None:
         left.axhline(100 * accuracy_floor, color="grey", ls=":", label="accuracy floor")
-    left.set_xlabel("step (one unit removed per step)")
+    left.set_xlabel("step (a unit removed, or a block with round_to or order latency)")
     left.set_ylabel("accuracy (%)")
     left.legend(fontsize=8)
     costs = {"flops": "FLOPs", "params": "parameters", "latency_ms": "time (estimated)"}
@@ -282,7 +282,7 @@ def structured_trajectory(trajectory, accuracy_floor: float | None = None, title
     right.set_xlabel("step")
     right.set_ylabel("share of the original")
     right.legend(fontsize=8)
-    fig.suptitle(title or "Structured pruning, one unit per step")
+    fig.suptitle(title or "Structured pruning, step by step")
     fig.tight_layout()
     return fig
 
