@@ -177,7 +177,7 @@ def main(argv=None) -> int:
     table = ledger.LatencyTable(args.batch, args.repeats, threads=args.threads)
     estimated = {"original": table.model_ms(reference, data.input_shape),
                  "pruned": table.model_ms(pruned, data.input_shape)}  # fmt: skip
-    print(f"latency table (conv and linear layers timed alone, summed): original "
+    print(f"latency table (each layer timed alone, summed): original "
           f"{estimated['original']:.2f} ms, pruned {estimated['pruned']:.2f} ms, "
           f"{estimated['original'] / estimated['pruned']:.2f}x; measured whole models: "
           f"{1e3 * timing['original_s']:.2f} ms, {1e3 * timing['pruned_s']:.2f} ms, "

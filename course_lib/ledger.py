@@ -258,13 +258,13 @@ def layer_times(
 
 
 class LatencyTable:
-    """NetAdapt's lookup table (Yang et al., 2018): the measured time of each conv or linear layer
-    alone, by its configuration and input size, at one batch size and thread count.
+    """NetAdapt's lookup table (Yang et al., 2018): the measured time of each layer (every leaf
+    module: conv, linear, activation, pooling, ...) alone, by its configuration and input size, at
+    one batch size and thread count.
 
-    A model's latency is estimated as the sum of its conv and linear layers' times (activations
-    and pooling are left out), on the CPU convolution backend with the smaller sum ("fastest",
-    as ``measure_latency`` picks one per model) or on the one named. A shape is timed once, when
-    first needed; ``ms`` holds what was timed."""
+    A model's latency is estimated as the sum of its layers' times, on the CPU convolution backend
+    with the smaller sum ("fastest", as ``measure_latency`` picks one per model) or on the one
+    named. A shape is timed once, when first needed; ``ms`` holds what was timed."""
 
     def __init__(
         self,
@@ -285,11 +285,11 @@ class LatencyTable:
             "threads": self.threads, "conv_backend": self.conv_backend,
         }  # fmt: skip
 
-    def layer_ms(self, layer: nn.Module, input_shape, backend: str | None) -> float:
+    def layer_ms(self, layer: nn.Module, input_shape, device, backend: str | None) -> float:
         """Milliseconds of ``layer`` on a batch of ``input_shape`` (one image), timed once."""
-        device = _device(layer)
+        device = torch.device(device)
         if device.type != "cpu" or not isinstance(layer, nn.Conv2d):
-            backend = None  # a linear layer, or a GPU, runs the same on either backend
+            backend = None  # only a convolution on the CPU depends on the backend
         key = (str(layer), tuple(input_shape), device.type, backend)
         if key not in self.ms:
             x = torch.randn(self.batch_size, *input_shape, device=device)
@@ -302,23 +302,24 @@ class LatencyTable:
     def model_ms(self, model: nn.Module, input_shape) -> float:
         """The estimated milliseconds of one pass of ``model`` over a batch."""
         inputs = {}
-        layers = [m for m in model.modules() if isinstance(m, nn.Conv2d | nn.Linear)]
-        if not layers:
+        if not any(isinstance(m, nn.Conv2d | nn.Linear) for m in model.modules()):
             raise CourseError("A latency table estimates models made of conv and linear layers.")
+        leaves = [m for m in model.modules() if not list(m.children())]
 
         def record(module, args):
             inputs[module] = args[0].shape[1:]
 
-        hooks = [layer.register_forward_pre_hook(record) for layer in layers]
+        hooks = [leaf.register_forward_pre_hook(record) for leaf in leaves]
         try:
             with _batch_in_eval_mode(model, input_shape, 1) as x:
                 model(x)
         finally:
             for hook in hooks:
                 hook.remove()
+        device = _device(model)
         return min(
-            sum(self.layer_ms(m, shape, backend) for m, shape in inputs.items())
-            for backend in _backends_to_time(_device(model), self.conv_backend)
+            sum(self.layer_ms(m, shape, device, backend) for m, shape in inputs.items())
+            for backend in _backends_to_time(device, self.conv_backend)
         )
 
 

@@ -130,8 +130,8 @@ def test_latency_table_times_each_shape_once_and_sums_on_the_faster_backend(monk
 
     def scripted(layer, x, repeats, warmup, backend):  # seconds by layer and backend
         timed.append((str(layer), tuple(x.shape), backend))
-        if isinstance(layer, nn.Linear):
-            return 0.0005
+        if not isinstance(layer, nn.Conv2d):
+            return 0.0005 if isinstance(layer, nn.Linear) else 0.0001
         return {(1, "onednn"): 0.001, (1, "native"): 0.003, (3, "onednn"): 0.005}.get(
             (layer.in_channels, backend), 0.002
         )
@@ -139,16 +139,18 @@ def test_latency_table_times_each_shape_once_and_sums_on_the_faster_backend(monk
     monkeypatch.setattr(ledger, "_median_pass_s", scripted)
     net = build_model("fashion_cnn", (1, 12, 12), 10, c1=3, k1=3, c2=4, k2=3, f1=6)
     table = ledger.LatencyTable(batch_size=5)
-    # oneDNN: conv1 1 + conv2 5 + 2 linears 0.5 = 7 ms; native: 3 + 2 + 1 = 6 ms. Each model
-    # runs on one backend, so the estimate is not the sum of each layer's best (4 ms).
-    assert table.model_ms(net, (1, 12, 12)) == pytest.approx(6.0)
+    # oneDNN: conv1 1 + conv2 5 + 2 linears 0.5 + 3 ReLUs and a flatten 0.1 = 7.4 ms; native:
+    # 3 + 2 + 1 + 0.4 = 6.4 ms. Each model runs on one backend, so the estimate is not the sum
+    # of each layer's best (4.4 ms).
+    assert table.model_ms(net, (1, 12, 12)) == pytest.approx(6.4)
     shapes = {(layer, backend): x for layer, x, backend in timed}
     assert shapes[(str(net.conv2), "native")] == (5, 3, 10, 10)
     assert shapes[(str(net.fc1), None)] == (5, 4 * 8 * 8)  # a linear layer is timed once
-    assert len(timed) == len(table.ms) == 6
-    assert table.model_ms(net, (1, 12, 12)) == pytest.approx(6.0) and len(timed) == 6
+    assert ("ReLU()", (5, 4, 8, 8), None) in timed and ("ReLU()", (5, 6), None) in timed
+    assert len(timed) == len(table.ms) == 10  # 2 convs x 2 backends, 6 other layers once
+    assert table.model_ms(net, (1, 12, 12)) == pytest.approx(6.4) and len(timed) == 10
     onednn = ledger.LatencyTable(batch_size=5, conv_backend="onednn")
-    assert onednn.model_ms(net, (1, 12, 12)) == pytest.approx(7.0)
+    assert onednn.model_ms(net, (1, 12, 12)) == pytest.approx(7.4)
     assert net.training and not net.conv1._forward_pre_hooks
 
 

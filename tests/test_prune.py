@@ -393,12 +393,15 @@ def test_cheapest_order_removes_the_least_accuracy_per_flop_across_layers(monkey
 
 class BlockTable(ledger.LatencyTable):
     """Layer times with no clock: a linear layer costs one unit per block of 4 outputs by block
-    of 4 inputs (as vector kernels do), a conv one per output channel per input channel."""
+    of 4 inputs (as vector kernels do), a conv one per output channel per input channel, the
+    rest nothing."""
 
-    def layer_ms(self, layer, input_shape, backend):
+    def layer_ms(self, layer, input_shape, device, backend):
         if isinstance(layer, nn.Linear):
             return -(-layer.out_features // 4) * -(-layer.in_features // 4)
-        return layer.out_channels * layer.in_channels
+        if isinstance(layer, nn.Conv2d):
+            return layer.out_channels * layer.in_channels
+        return 0
 
 
 def test_latency_order_saves_a_step_of_estimated_time_at_the_least_accuracy_per_ms(monkeypatch):
