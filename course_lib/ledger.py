@@ -310,17 +310,17 @@ class LatencyTable:
             inputs[module] = args[0].shape[1:]
 
         hooks = [leaf.register_forward_pre_hook(record) for leaf in leaves]
-        try:
-            with _batch_in_eval_mode(model, input_shape, 1) as x:
-                model(x)
-        finally:
-            for hook in hooks:
-                hook.remove()
         device = _device(model)
-        return min(
-            sum(self.layer_ms(m, shape, device, backend) for m, shape in inputs.items())
-            for backend in _backends_to_time(device, self.conv_backend)
-        )
+        with _batch_in_eval_mode(model, input_shape, 1) as x:  # batch norms keep their statistics
+            try:
+                model(x)
+            finally:
+                for hook in hooks:
+                    hook.remove()
+            return min(
+                sum(self.layer_ms(m, shape, device, backend) for m, shape in inputs.items())
+                for backend in _backends_to_time(device, self.conv_backend)
+            )
 
 
 @torch.no_grad()

@@ -522,6 +522,10 @@ def structured_prune(
             f"latency_step is the fraction of the original's time a latency step saves, in "
             f"(0, 1), e.g. 0.03; got {latency_step!r}."
         )
+    if latency is not None and not isinstance(latency, ledger.LatencyTable):
+        raise CourseError(
+            f"latency must be a ledger.LatencyTable (or None); got {type(latency).__name__}."
+        )
     if order == "latency" and latency is None:
         latency = ledger.LatencyTable()
     if finetune is not None and finetune.dataset != data.name:

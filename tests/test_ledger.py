@@ -163,6 +163,10 @@ def test_latency_table_measures_real_layers_and_refuses_bad_settings():
             ledger.LatencyTable(**bad)
     with pytest.raises(CourseError, match="conv and linear"):
         table.model_ms(nn.Sequential(nn.ReLU()), (3,))
+    normed = nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2), nn.Flatten(), nn.Linear(8, 2))
+    table.model_ms(normed, (1, 4, 4))  # in training mode: timing must not touch its statistics
+    assert normed.training and normed[1].num_batches_tracked == 0
+    assert torch.equal(normed[1].running_mean, torch.zeros(2))
 
 
 def test_cpu_peak_memory_is_weights_plus_the_largest_layer_io():

@@ -433,6 +433,8 @@ def test_latency_order_saves_a_step_of_estimated_time_at_the_least_accuracy_per_
     for bad in (0, 1, -0.1, True, "0.1"):
         with pytest.raises(CourseError, match="latency_step"):
             run(order="latency", latency_step=bad)
+    with pytest.raises(CourseError, match="LatencyTable"):
+        run(order="latency", latency=256)
 
 
 def test_latency_order_times_layers_with_a_default_table_and_records_its_settings():
