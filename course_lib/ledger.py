@@ -280,6 +280,7 @@ class LatencyTable:
         self.ms: dict[tuple, float] = {}
 
     def settings(self) -> dict:
+        """How the table times, as a pruning result records it."""
         return {
             "batch_size": self.batch_size, "repeats": self.repeats, "warmup": self.warmup,
             "threads": self.threads, "conv_backend": self.conv_backend,

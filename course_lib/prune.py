@@ -558,7 +558,7 @@ def structured_prune(
         return rows[-1]["flops"]
 
     def spent(net) -> float:
-        """What a step saves: estimated milliseconds (order "latency"), else FLOPs."""
+        """The cost a step lowers: estimated milliseconds (order "latency"), else FLOPs."""
         if order == "latency":
             return latency.model_ms(net, input_shape)
         return ledger.count_flops(net, input_shape)
