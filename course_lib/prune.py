@@ -543,7 +543,7 @@ def structured_prune(
     input_shape = data.input_shape
     rows = []
 
-    def record(current, layer, phase, removed, scores) -> int:
+    def record(current, layer, phase, removed, scores) -> dict:
         rows.append({
             "step": len(rows),
             "layer": layer,
@@ -555,7 +555,7 @@ def structured_prune(
             **({"latency_ms": latency.model_ms(current, input_shape)} if latency else {}),
             **scores,
         })  # fmt: skip
-        return rows[-1]["flops"]
+        return rows[-1]
 
     def spent(net) -> float:
         """The cost a step lowers: estimated milliseconds (order "latency"), else FLOPs."""
@@ -588,14 +588,16 @@ def structured_prune(
 
     current = copy.deepcopy(model).eval()
     scores = _evaluate_splits(current, loaders)
-    original_flops = record(current, "reference", "start", [], scores)
-    flops, accuracy_now, original_spent = original_flops, scores[metric], spent(current)
-    target = original_flops / flop_ratio_target if flop_ratio_target else 0
+    cost_column = "latency_ms" if order == "latency" else "flops"
+    start = record(current, "reference", "start", [], scores)
+    flops, accuracy_now = start["flops"], scores[metric]
+    original_spent = spent_now = start[cost_column]
+    target = flops / flop_ratio_target if flop_ratio_target else 0
     original_widths, closed = layer_widths(model, layers), set()
     removal_limit = math.inf if max_removals is None else max_removals
     bar = tqdm(desc="structured pruning", disable=not progress, unit="step")
     while flops > target:
-        widths, spent_now = layer_widths(current, layers), spent(current)
+        widths = layer_widths(current, layers)
         next_widths = {n: next_width(n, widths[n]) for n in layers if n not in closed}
         open_layers = [
             name
@@ -620,7 +622,8 @@ def structured_prune(
             closed.add(layer)
             continue
         current, accuracy_now = candidate, scores[metric]
-        flops = record(current, layer, phase, units, scores)
+        accepted = record(current, layer, phase, units, scores)
+        flops, spent_now = accepted["flops"], accepted[cost_column]
         bar.set_postfix(layer=layer, **{k: f"{v:.3f}" for k, v in scores.items()})
     bar.close()
     trajectory = pd.DataFrame(rows)
