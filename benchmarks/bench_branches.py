@@ -27,7 +27,7 @@ import time
 import pandas as pd
 import torch
 
-from course_lib import branches, ledger
+from course_lib import branches, costs
 from course_lib.checkpoints import reference_config, reference_model
 from course_lib.data import load_data
 from course_lib.train import accuracy
@@ -117,7 +117,7 @@ def main(argv=None) -> int:
     single = branches.compare_costs(
         net, folded, data.input_shape, batch_size=1, repeats=args.repeats * 5, threads=1
     )
-    original_params, folded_params = ledger.count_params(net), ledger.count_params(folded)
+    original_params, folded_params = costs.count_params(net), costs.count_params(folded)
     removed = 1 - folded_params / original_params
     drop = reference["test"] - check["folded_accuracy"]
     print(f"\nfold check: {check}")

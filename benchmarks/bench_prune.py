@@ -24,7 +24,7 @@ import pandas as pd
 import torch
 from common import header
 
-from course_lib import ledger, prune
+from course_lib import costs, prune
 from course_lib.checkpoints import reference_config, reference_model
 from course_lib.data import load_data
 from course_lib.models import build_model
@@ -39,7 +39,7 @@ def prune_and_finetune(reference, data, config, args):
     start = time.perf_counter()
     tune = prune.finetune_config(config, args.finetune_epochs, args.finetune_lr)
     latency = args.order == "latency"
-    table = ledger.LatencyTable(args.batch, threads=args.threads) if latency else None
+    table = costs.LatencyTable(args.batch, threads=args.threads) if latency else None
     result = prune.structured_prune(
         reference, data, norm=args.norm, order=args.order, accuracy_floor=args.floor, finetune=tune,
         flop_ratio_target=args.flop_target, round_to=dict(args.round_to or ()), latency=table,
@@ -67,7 +67,7 @@ def timing_table(reference, pruned, input_shape, args) -> pd.DataFrame:
     """Speed-up at several batch sizes, with PyTorch's default oneDNN convolutions, with oneDNN
     off ("native": NNPACK from batch 16, im2col below), and with each model on its faster one."""
     rows = []
-    for backend in (*ledger.CONV_BACKENDS, "fastest"):
+    for backend in (*costs.CONV_BACKENDS, "fastest"):
         for batch in sorted({1, 64, 256, args.batch}):
             t = prune.speedup(
                 reference, pruned, input_shape, batch_size=batch, repeats=args.repeats,
@@ -93,11 +93,11 @@ def fc1_width_table(pruned, args) -> pd.DataFrame:
     rows = []
     for out in sorted(w for w in near if w >= 1):
         layer = torch.nn.Linear(inputs, out)
-        seconds = ledger.measure_latency(
+        seconds = costs.measure_latency(
             layer, (inputs,), batch_size=args.batch, repeats=args.repeats, threads=args.threads,
             conv_backend="onednn",
         )["median_s"]  # fmt: skip
-        flops = ledger.count_flops(layer, (inputs,), args.batch)
+        flops = costs.count_flops(layer, (inputs,), args.batch)
         rows.append({"fc1_width": out, "ms": 1e3 * seconds, "gflop_per_s": flops / seconds / 1e9})
     return pd.DataFrame(rows)
 
@@ -174,7 +174,7 @@ def main(argv=None) -> int:
           f"{timing['repeats']} after warm-up, steady heap {timing['steady_heap']}, conv backends "
           f"{timing['original_conv_backend']}/{timing['pruned_conv_backend']}, load average now "
           f"{os.getloadavg()[0]:.1f}")  # fmt: skip
-    table = ledger.LatencyTable(args.batch, args.repeats, threads=args.threads)
+    table = costs.LatencyTable(args.batch, args.repeats, threads=args.threads)
     estimated = {"original": table.model_ms(reference, data.input_shape),
                  "pruned": table.model_ms(pruned, data.input_shape)}  # fmt: skip
     print(f"latency table (each layer timed alone, summed): original "
@@ -198,7 +198,7 @@ def main(argv=None) -> int:
     ]  # fmt: skip
     print(
         f"seed 001: (1, 7, 72), 87.62 %, 11x measured; here {prune.fashion_cnn_shape(pruned)}, "
-        f"params {ledger.count_params(reference):,} -> {ledger.count_params(pruned):,}"
+        f"params {costs.count_params(reference):,} -> {costs.count_params(pruned):,}"
     )
     for text, ok in checks:
         print(f"{'PASS' if ok else 'FAIL'}  {text}")

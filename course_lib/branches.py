@@ -38,7 +38,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from course_lib.errors import CourseError
-from course_lib.ledger import cost_row
+from course_lib.costs import cost_row
 from course_lib.models import BasicBlock
 from course_lib.train import TrainConfig, evaluate, fit, make_optimizer, pick_device
 

@@ -103,6 +103,39 @@ def fashion_cnn(input_shape, num_classes, c1=12, k1=3, c2=16, k2=5, f1=100) -> n
     return nn.Sequential(OrderedDict(features + head))
 
 
+FASHION_CNN_LAYOUT = [
+    ("conv1", nn.Conv2d), ("relu1", nn.ReLU), ("conv2", nn.Conv2d), ("relu2", nn.ReLU),
+    ("flatten", nn.Flatten), ("fc1", nn.Linear), ("relu3", nn.ReLU), ("fc2", nn.Linear),
+]  # fmt: skip
+
+
+def is_fashion_cnn(model: nn.Module) -> bool:
+    """Whether ``model`` is laid out as the Fashion CNN (no pooling, unpadded stride-1 convs),
+    the network seed 001's formula describes."""
+    layout = [(name, type(m)) for name, m in model.named_children()]
+    if layout != FASHION_CNN_LAYOUT:
+        return False
+    convs = (model.conv1, model.conv2)
+    return all(c.stride == (1, 1) and c.padding == (0, 0) and c.dilation == (1, 1) for c in convs)
+
+
+def fashion_cnn_shape(model: nn.Module) -> dict[str, int]:
+    """(c1, k1, c2, k2, f1) and the class count read off a (pruned) Fashion CNN."""
+    if not is_fashion_cnn(model):
+        raise CourseError(
+            "Not a Fashion CNN (conv1, relu1, conv2, relu2, flatten, fc1, relu3, fc2, unpadded "
+            "stride-1 convs): seed 001's formula does not apply to it."
+        )
+    return {
+        "c1": model.conv1.out_channels,
+        "k1": model.conv1.kernel_size[0],
+        "c2": model.conv2.out_channels,
+        "k2": model.conv2.kernel_size[0],
+        "f1": model.fc1.out_features,
+        "num_classes": model.fc2.out_features,
+    }
+
+
 def _conv_stack(in_channels: int, plan, batch_norm: bool) -> list[tuple[str, nn.Module]]:
     """Layers for a plan like [32, (32, 0), "pool"]: 3x3 convs of that many channels (padding 1,
     or the one given in a pair) and 2x2 max-pools."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
 from types import SimpleNamespace
@@ -44,14 +45,17 @@ def load_profile_file(notebook: str) -> dict:
     return yaml.safe_load(path.read_text())
 
 
-def resolve(notebook: str, profile: str | None = None, **overrides) -> SimpleNamespace:
-    """A notebook's settings under ``profile``; overrides that are None keep the profile's value."""
-    name = resolve_profile_name(profile)
+def resolve(notebook: str, parameters: Mapping) -> SimpleNamespace:
+    """A notebook's settings: for each setting of its profile file, the value of the notebook
+    parameter of that name (``parameters``: the notebook's ``globals()``), or the profile's value
+    where that is None; the profile is ``parameters["profile"]`` (see resolve_profile_name)."""
+    name = resolve_profile_name(parameters.get("profile"))
     settings = dict(load_profile_file(notebook)[name])
-    unknown = set(overrides) - set(settings)
-    if unknown:
+    missing = sorted(set(settings) - set(parameters))
+    if missing:
         raise CourseError(
-            f"{notebook} has no setting(s) {sorted(unknown)}; its settings are {sorted(settings)}."
+            f"{notebook}'s parameters cell lacks the profile setting(s) {missing}: add them "
+            "with the value None."
         )
-    settings.update({k: v for k, v in overrides.items() if v is not None})
+    settings.update({k: parameters[k] for k in settings if parameters[k] is not None})
     return SimpleNamespace(profile=name, **settings)

@@ -7,7 +7,7 @@ norm of the unit's weights), and rebuilds a physically smaller ``nn.Sequential``
 the layer loses an output and the next conv or linear layer loses the matching input slice.
 
 FLOP conventions (``fashion_cnn_flops``): "torch" counts 2 FLOPs per multiply-add of convolutions
-and matrix products and nothing for bias, ReLU or pooling, exactly as ``ledger.count_flops``
+and matrix products and nothing for bias, ReLU or pooling, exactly as ``costs.count_flops``
 (``torch.utils.flop_counter``) does; "seed001" is seed 001's formula: 1 per multiply-add plus
 2 per output of conv1, conv2 and fc1 (its bias add and ReLU), fc2 counted by its multiply-adds.
 """
@@ -29,7 +29,7 @@ from torch import nn
 from torch.nn.utils import prune as torch_prune
 from tqdm.auto import tqdm
 
-from course_lib import ledger
+from course_lib import costs
 from course_lib.checkpoints import cache_dir
 from course_lib.data import DataBundle
 from course_lib.errors import CourseError
@@ -463,7 +463,7 @@ def structured_prune(
     max_removals: int | None = None,
     flop_ratio_target: float | None = None,
     round_to: int | Mapping[str, int] = 1,
-    latency: ledger.LatencyTable | None = None,
+    latency: costs.LatencyTable | None = None,
     latency_step: float = 0.03,
     batch_size: int = 1024,
     progress: bool = True,
@@ -487,7 +487,7 @@ def structured_prune(
 
     ``order="latency"`` is NetAdapt's (Yang et al., 2018): each step, every open layer proposes
     to remove its weakest units, as few as make the model's time (estimated by ``latency``, a
-    ``ledger.LatencyTable`` of measured layer times; a default one if None) fall by
+    ``costs.LatencyTable`` of measured layer times; a default one if None) fall by
     ``latency_step`` of the original's; the proposal that costs the least ``split`` accuracy per
     millisecond saved is taken, and a layer that cannot save that much closes. Given with another
     order, ``latency`` only adds the estimate to the trajectory ("latency_ms").
@@ -522,12 +522,12 @@ def structured_prune(
             f"latency_step is the fraction of the original's time a latency step saves, in "
             f"(0, 1), e.g. 0.03; got {latency_step!r}."
         )
-    if latency is not None and not isinstance(latency, ledger.LatencyTable):
+    if latency is not None and not isinstance(latency, costs.LatencyTable):
         raise CourseError(
-            f"latency must be a ledger.LatencyTable (or None); got {type(latency).__name__}."
+            f"latency must be a costs.LatencyTable (or None); got {type(latency).__name__}."
         )
     if order == "latency" and latency is None:
-        latency = ledger.LatencyTable()
+        latency = costs.LatencyTable()
     if finetune is not None and finetune.dataset != data.name:
         raise CourseError(
             f"finetune.dataset is {finetune.dataset!r} but the data is {data.name!r}."
@@ -550,8 +550,8 @@ def structured_prune(
             "phase": phase,
             "removed_units": removed,
             **layer_widths(current, layers),
-            "params": ledger.count_params(current),
-            "flops": ledger.count_flops(current, input_shape),
+            "params": costs.count_params(current),
+            "flops": costs.count_flops(current, input_shape),
             **({"latency_ms": latency.model_ms(current, input_shape)} if latency else {}),
             **scores,
         })  # fmt: skip
@@ -561,7 +561,7 @@ def structured_prune(
         """The cost a step lowers: estimated milliseconds (order "latency"), else FLOPs."""
         if order == "latency":
             return latency.model_ms(net, input_shape)
-        return ledger.count_flops(net, input_shape)
+        return costs.count_flops(net, input_shape)
 
     def next_width(layer, width) -> int:
         """``layer``'s width after its next step; 0 when it has none."""
@@ -636,30 +636,6 @@ def structured_prune(
     }  # fmt: skip
     return StructuredPruning(
         trajectory, current, original_widths, layer_widths(current, layers), settings
-    )
-
-
-def finetune_config(config: TrainConfig, epochs: int, lr: float | None = None) -> TrainConfig:
-    """The reference's training settings for ``epochs`` of fine-tuning (constant ``lr``)."""
-    if not isinstance(epochs, int) or epochs < 1:
-        raise CourseError(
-            f"Fine-tuning needs epochs >= 1; got {epochs!r} (0 means no fine-tuning)."
-        )
-    return replace(config, epochs=epochs, lr=lr or config.lr, step_size=0)
-
-
-def evaluation_subset(data: DataBundle, images: int | None) -> DataBundle:
-    """``data`` with its validation and test splits cut to their first ``images`` (None: all),
-    for quick runs of the many evaluations pruning makes."""
-    if images is None:
-        return data
-    if isinstance(images, bool) or not isinstance(images, int) or images < 1:
-        raise CourseError(f"images must be a positive number of images or None; got {images!r}.")
-    first = torch.arange(images)
-    return replace(
-        data,
-        val=data.val.take(first[: len(data.val)]),
-        test=data.test.take(first[: len(data.test)]),
     )
 
 
@@ -752,8 +728,8 @@ def cost_table(models: Mapping[str, nn.Module], input_shape) -> pd.DataFrame:
     rows = {}
     for name, model in models.items():
         row = {
-            "params": ledger.count_params(model),
-            "flops": ledger.count_flops(model, input_shape),
+            "params": costs.count_params(model),
+            "flops": costs.count_flops(model, input_shape),
         }
         if is_fashion_cnn(model):
             shape = fashion_cnn_shape(model)
@@ -781,7 +757,7 @@ def speedup(
 ) -> dict:
     """Measured inference time of both models beside their FLOP ratio.
 
-    Each model runs through ``ledger.measure_latency``: gradients off, ``warmup`` passes, a fixed
+    Each model runs through ``costs.measure_latency``: gradients off, ``warmup`` passes, a fixed
     number of ``threads``, the median of ``repeats`` passes over one batch of ``batch_size``
     images, on a steady heap, with CPU convolutions on ``conv_backend`` ("fastest": each model
     on the backend that is faster for it); the best of ``rounds``, the models taking turns. With
@@ -791,11 +767,11 @@ def speedup(
     if images is not None and images < 1:
         raise CourseError(f"images must be >= 1; got {images}.")
     models = {"original": original, "pruned": pruned}
-    timing = ledger.best_latency(
+    timing = costs.best_latency(
         models, input_shape, rounds=rounds, batch_size=batch_size, repeats=repeats,
         warmup=warmup, threads=threads, conv_backend=conv_backend,
     )  # fmt: skip
-    flops = {name: ledger.count_flops(net, input_shape) for name, net in models.items()}
+    flops = {name: costs.count_flops(net, input_shape) for name, net in models.items()}
     measured = timing["original"]["median_s"] / timing["pruned"]["median_s"]
     flop_ratio = flops["original"] / flops["pruned"]
     result = {
@@ -832,9 +808,9 @@ def time_by_layer(
     tables = {}
     for name, net in {"original": original, "pruned": pruned}.items():
         backend = timing[f"{name}_conv_backend"]  # on a GPU, its device type
-        tables[name] = ledger.layer_times(
+        tables[name] = costs.layer_times(
             net, input_shape, timing["batch_size"], timing["repeats"], threads=timing["threads"],
-            conv_backend=backend if backend in ledger.CONV_BACKENDS else None,
+            conv_backend=backend if backend in costs.CONV_BACKENDS else None,
         )  # fmt: skip
     table = pd.DataFrame(index=tables["original"].index)
     for column in ("flops", "ms"):

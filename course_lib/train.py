@@ -7,7 +7,7 @@ import json
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 
 import numpy as np
 import pandas as pd
@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 from course_lib.data import DATASETS, DataBundle
 from course_lib.errors import CourseError
 from course_lib.models import INITS, MODELS, build_model, initialize
+from course_lib.surgery import device_of
 
 
 @dataclass
@@ -150,20 +151,16 @@ def evaluate(model: nn.Module, loader) -> tuple[float, float]:
     return total_loss / max(count, 1), correct / max(count, 1)
 
 
-def _device_of(model: nn.Module) -> torch.device:
-    return next(model.parameters()).device
-
-
 def accuracy(
     model: nn.Module, data: DataBundle, split: str = "test", batch_size: int = 1024
 ) -> float:
-    return evaluate(model, data.loader(split, batch_size, device=_device_of(model)))[1]
+    return evaluate(model, data.loader(split, batch_size, device=device_of(model)))[1]
 
 
 @torch.no_grad()
 def predictions(model: nn.Module, data: DataBundle, split: str = "test") -> torch.Tensor:
     model.eval()
-    loader = data.loader(split, 1024, device=_device_of(model))
+    loader = data.loader(split, 1024, device=device_of(model))
     return torch.cat([model(x).argmax(1).cpu() for x, _ in loader])
 
 
@@ -263,3 +260,12 @@ def fit(
         diverged=divergence is not None,
         divergence=divergence,
     )
+
+
+def finetune_config(config: TrainConfig, epochs: int, lr: float | None = None) -> TrainConfig:
+    """The reference's training settings for ``epochs`` of fine-tuning (constant ``lr``)."""
+    if not isinstance(epochs, int) or epochs < 1:
+        raise CourseError(
+            f"Fine-tuning needs epochs >= 1; got {epochs!r} (0 means no fine-tuning)."
+        )
+    return replace(config, epochs=epochs, lr=lr or config.lr, step_size=0)

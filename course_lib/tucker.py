@@ -38,7 +38,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from course_lib import ledger, train
+from course_lib import costs, train
 from course_lib.errors import CourseError
 from course_lib.train import TrainConfig
 
@@ -96,7 +96,7 @@ def _one_thread(decompose):
 
     @functools.wraps(decompose)
     def run(*args, **kwargs):
-        with ledger.torch_threads(1):
+        with costs.torch_threads(1):
             return decompose(*args, **kwargs)
 
     return run
@@ -520,11 +520,11 @@ def forward_times(
     threads: int | None = 1,
     channels_last: bool = False,
 ) -> dict[str, float]:
-    """Seconds per image of each model (`ledger.best_latency`: the best of `rounds`, the models
+    """Seconds per image of each model (`costs.best_latency`: the best of `rounds`, the models
     taking turns). `channels_last` times every model in the NHWC layout."""
     layout = torch.channels_last if channels_last else torch.contiguous_format
     timed = {name: copy.deepcopy(model).to(memory_format=layout) for name, model in models.items()}
-    latency = ledger.best_latency(
+    latency = costs.best_latency(
         timed, input_shape, rounds=rounds, batch_size=batch_size, repeats=repeats,
         warmup=warmup, threads=threads,
     )  # fmt: skip
@@ -615,8 +615,8 @@ def _cost_row(name, k, model, input_shape, accuracy, times) -> dict:
     return {
         "model": name,
         "k": k,
-        "params": ledger.count_params(model),
-        "flops": ledger.count_flops(model, input_shape),
+        "params": costs.count_params(model),
+        "flops": costs.count_flops(model, input_shape),
         "seconds_per_image": times[key],
         "accuracy": accuracy[key],
     }

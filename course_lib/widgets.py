@@ -7,7 +7,7 @@ import matplotlib.pyplot as plt
 import torch
 from IPython.display import display
 
-from course_lib import ledger, plots, train, tucker
+from course_lib import costs, plots, train, tucker
 from course_lib.errors import CourseError
 
 
@@ -177,7 +177,7 @@ class TuckerRankPanel(Panel):
         self.inputs = tucker.layer_input(model, layer, batch)
         self.original = {
             "accuracy": train.accuracy(model, data, split),
-            "flops": ledger.count_flops(model, data.input_shape),
+            "flops": costs.count_flops(model, data.input_shape),
         }
         self.results: dict[tuple[int, int], dict] = {}
         self.in_rank = _rank_slider(ranks[0], conv.in_channels, "R1 (input)")
@@ -199,7 +199,7 @@ class TuckerRankPanel(Panel):
                 "weight_error": float(table.weight_error.iloc[0]),
                 "output_error": output_error,
                 "accuracy": train.accuracy(decomposed, self.data, self.split),
-                "flops": ledger.count_flops(decomposed, self.data.input_shape),
+                "flops": costs.count_flops(decomposed, self.data.input_shape),
             }
         return self.results[ranks]
 

@@ -6,7 +6,7 @@ import torch
 
 from course_lib import CourseError, lc
 from course_lib.data import DataBundle, Split
-from course_lib.ledger import count_params
+from course_lib.costs import count_params
 from course_lib.models import build_model
 from course_lib.train import TrainConfig, fit
 

@@ -4,9 +4,9 @@ import pytest
 import torch
 from torch import nn
 
-from course_lib import ledger
+from course_lib import costs
 from course_lib.errors import CourseError
-from course_lib.ledger import cost_row, count_flops, count_params, measure_latency, peak_memory
+from course_lib.costs import cost_row, count_flops, count_params, measure_latency, peak_memory
 from course_lib.models import build_model
 
 
@@ -26,7 +26,7 @@ def test_latency_reports_median_and_per_image_time():
     result = measure_latency(net, (20,), batch_size=8, repeats=5, warmup=1, threads=1)
     assert result["repeats"] == 5 and result["threads"] == 1
     assert result["per_image_s"] * 8 == result["median_s"] > 0
-    assert result["conv_backend"] in ledger.CONV_BACKENDS
+    assert result["conv_backend"] in costs.CONV_BACKENDS
 
 
 class MallInfo2(ctypes.Structure):
@@ -71,9 +71,9 @@ def test_fastest_backend_keeps_the_faster_and_a_named_one_is_the_only_one_timed(
 
 def test_conv_backend_switches_onednn_inside_the_block_only():
     before = torch.backends.mkldnn.enabled
-    with ledger.using_conv_backend("native"):
+    with costs.using_conv_backend("native"):
         assert torch.backends.mkldnn.enabled is False
-    with ledger.using_conv_backend("onednn"):
+    with costs.using_conv_backend("onednn"):
         assert torch.backends.mkldnn.enabled is True
     assert torch.backends.mkldnn.enabled == before
 
@@ -89,7 +89,7 @@ def test_bad_timing_requests_are_refused_before_any_pass(kwargs):
             Counting.passes += 1
             return super().forward(x)
 
-    for timing in (measure_latency, ledger.layer_times):
+    for timing in (measure_latency, costs.layer_times):
         with pytest.raises(CourseError):
             timing(nn.Sequential(Counting(3, 2)), (3,), **kwargs)
     assert Counting.passes == 0
@@ -104,16 +104,16 @@ def test_best_latency_keeps_each_models_best_round_with_the_models_taking_turns(
         return {"median_s": next(medians), "batch_size": measure["batch_size"]}
 
     monkeypatch.setattr(ledger, "measure_latency", scripted)
-    best = ledger.best_latency({"a": "A", "b": "B"}, (3,), rounds=3, batch_size=2)
+    best = costs.best_latency({"a": "A", "b": "B"}, (3,), rounds=3, batch_size=2)
     assert order == ["A", "B"] * 3
     assert best["a"]["median_s"] == 0.1 and best["b"]["median_s"] == 0.4
     with pytest.raises(CourseError, match="rounds"):
-        ledger.best_latency({"a": "A"}, (3,), rounds=0)
+        costs.best_latency({"a": "A"}, (3,), rounds=0)
 
 
 def test_layer_times_count_each_layers_flops_and_time():
     net = build_model("fashion_cnn", (1, 12, 12), 10, c1=3, k1=3, c2=4, k2=3, f1=6)
-    table = ledger.layer_times(net, (1, 12, 12), batch_size=2, repeats=3, warmup=1)
+    table = costs.layer_times(net, (1, 12, 12), batch_size=2, repeats=3, warmup=1)
     assert list(table.index) == [name for name, _ in net.named_children()]
     assert table.loc["conv1", "flops"] == 2 * 2 * 3 * 1 * 9 * 10 * 10
     assert table.loc["conv2", "flops"] == 2 * 2 * 4 * 3 * 9 * 8 * 8
@@ -138,7 +138,7 @@ def test_latency_table_times_each_shape_once_and_sums_on_the_faster_backend(monk
 
     monkeypatch.setattr(ledger, "_median_pass_s", scripted)
     net = build_model("fashion_cnn", (1, 12, 12), 10, c1=3, k1=3, c2=4, k2=3, f1=6)
-    table = ledger.LatencyTable(batch_size=5)
+    table = costs.LatencyTable(batch_size=5)
     # oneDNN: conv1 1 + conv2 5 + 2 linears 0.5 + 3 ReLUs and a flatten 0.1 = 7.4 ms; native:
     # 3 + 2 + 1 + 0.4 = 6.4 ms. Each model runs on one backend, so the estimate is not the sum
     # of each layer's best (4.4 ms).
@@ -149,18 +149,18 @@ def test_latency_table_times_each_shape_once_and_sums_on_the_faster_backend(monk
     assert ("ReLU()", (5, 4, 8, 8), None) in timed and ("ReLU()", (5, 6), None) in timed
     assert len(timed) == len(table.ms) == 10  # 2 convs x 2 backends, 6 other layers once
     assert table.model_ms(net, (1, 12, 12)) == pytest.approx(6.4) and len(timed) == 10
-    onednn = ledger.LatencyTable(batch_size=5, conv_backend="onednn")
+    onednn = costs.LatencyTable(batch_size=5, conv_backend="onednn")
     assert onednn.model_ms(net, (1, 12, 12)) == pytest.approx(7.4)
     assert net.training and not net.conv1._forward_pre_hooks
 
 
 def test_latency_table_measures_real_layers_and_refuses_bad_settings():
     net = build_model("fashion_cnn", (1, 12, 12), 10, c1=3, k1=3, c2=4, k2=3, f1=6)
-    table = ledger.LatencyTable(batch_size=4, repeats=2, warmup=0)
+    table = costs.LatencyTable(batch_size=4, repeats=2, warmup=0)
     assert table.model_ms(net, (1, 12, 12)) > 0 and all(ms > 0 for ms in table.ms.values())
     for bad in ({"conv_backend": "mkl"}, {"batch_size": 0}, {"repeats": 0}):
         with pytest.raises(CourseError):
-            ledger.LatencyTable(**bad)
+            costs.LatencyTable(**bad)
     with pytest.raises(CourseError, match="conv and linear"):
         table.model_ms(nn.Sequential(nn.ReLU()), (3,))
     normed = nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2), nn.Flatten(), nn.Linear(8, 2))

@@ -47,17 +47,15 @@ def test_papermill_reads_every_parameter_line(path):
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_every_profile_setting_is_a_parameter_passed_to_resolve(path):
-    """A parameter left out of the ``profiles.resolve`` call would be ignored when injected."""
+def test_every_profile_setting_is_a_parameter_read_by_resolve(path):
+    """Every setting is a parameter, and the notebook hands all its parameters to resolve."""
     nb = nbformat.read(path, as_version=4)
     cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
     parameters = {p.name for p in PythonTranslator.inspect({"source": cell.source})}
     code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
-    call = code[code.index("profiles.resolve(") :].split("\n)", 1)[0]
-    passed = {arg.strip().split("=")[0] for arg in call.split(",") if "=" in arg}
     settings = set().union(*(profiles.load_profile_file(path.stem).values()))
     assert settings <= parameters, f"not notebook parameters: {settings - parameters}"
-    assert settings <= passed, f"not passed to profiles.resolve: {settings - passed}"
+    assert f'profiles.resolve("{path.stem}", globals())' in code
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)

@@ -4,6 +4,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
+from course_lib import profiles
 from course_lib.errors import CourseError
 from course_lib.outputs import RunOutputs
 from course_lib.profiles import resolve
@@ -37,13 +38,15 @@ def test_no_output_dir_means_a_fresh_folder(tmp_path, monkeypatch):
 
 def test_profiles_resolve_with_overrides_and_env(monkeypatch):
     monkeypatch.setenv("COURSE_PROFILE", "default")
-    settings = resolve("01_training", None, grid_epochs=None, divergence_epochs=7)
+    names = profiles.load_profile_file("01_training")["default"]
+    given = dict.fromkeys(names) | {"profile": None, "divergence_epochs": 7, "unrelated": 1}
+    settings = resolve("01_training", given)
     assert settings.profile == "default" and settings.grid_epochs == 3
-    assert settings.divergence_epochs == 7
-    with pytest.raises(CourseError, match="no setting"):
-        resolve("01_training", "smoke", epochz=3)
+    assert settings.divergence_epochs == 7 and not hasattr(settings, "unrelated")
+    with pytest.raises(CourseError, match="lacks the profile setting.*grid_epochs"):
+        resolve("01_training", {k: v for k, v in given.items() if k != "grid_epochs"})
     with pytest.raises(CourseError, match="Unknown profile"):
-        resolve("01_training", "huge")
+        resolve("01_training", given | {"profile": "huge"})
 
 
 def test_records_turn_missing_values_into_none():

@@ -9,11 +9,11 @@ import torch
 from torch import nn
 from torch.nn.utils import prune as torch_prune
 
-from course_lib import ledger, prune
+from course_lib import costs, prune
 from course_lib.data import DataBundle, Split
 from course_lib.errors import CourseError
 from course_lib.models import build_model
-from course_lib.train import TrainConfig
+from course_lib.train import TrainConfig, finetune_config
 
 torch.set_num_threads(1)
 
@@ -189,7 +189,7 @@ def test_slimmed_model_equals_torch_structured_mask(layer, norm, order):
     x = torch.randn(5, 1, 12, 12)
     assert torch.allclose(slimmed(x), masked(x), atol=1e-6)
     assert prune.layer_widths(slimmed, [layer])[layer] == getattr(model, layer).weight.shape[0] - 1
-    assert ledger.count_params(slimmed) < ledger.count_params(model)
+    assert costs.count_params(slimmed) < costs.count_params(model)
 
 
 def test_slim_cuts_the_input_slice_through_batch_norm_and_pooling():
@@ -333,7 +333,7 @@ def test_a_removal_below_the_floor_is_retrained_and_kept_when_it_recovers(monkey
     # after retraining (still below: rejected)
     scripted_accuracies(monkeypatch, [0.95, 0.80, 0.92, 0.91, 0.70, 0.85])
     config = TrainConfig(model="fashion_cnn", dataset="fashion-mnist", epochs=1, batch_size=32)
-    tune = prune.finetune_config(config, epochs=2, lr=0.001)
+    tune = finetune_config(config, epochs=2, lr=0.001)
     assert (tune.epochs, tune.lr, tune.step_size) == (2, 0.001, 0)
     result = prune.structured_prune(
         model, data, layers=["fc1"], accuracy_floor=0.9, finetune=tune, progress=False
@@ -347,7 +347,7 @@ def test_a_removal_below_the_floor_is_retrained_and_kept_when_it_recovers(monkey
     assert calls == [tune, tune]
     assert result.widths == {"fc1": 4}
     with pytest.raises(CourseError):
-        prune.finetune_config(config, epochs=0)
+        finetune_config(config, epochs=0)
 
 
 def test_without_finetuning_the_first_removal_below_the_floor_ends_the_layer(monkeypatch):
@@ -391,7 +391,7 @@ def test_cheapest_order_removes_the_least_accuracy_per_flop_across_layers(monkey
         prune.structured_prune(model, data, order="random", progress=False)
 
 
-class BlockTable(ledger.LatencyTable):
+class BlockTable(costs.LatencyTable):
     """Layer times with no clock: a linear layer costs one unit per block of 4 outputs by block
     of 4 inputs (as vector kernels do), a conv one per output channel per input channel, the
     rest nothing."""
@@ -448,7 +448,7 @@ def test_latency_order_times_layers_with_a_default_table_and_records_its_setting
     assert len(t) > 1 and (t["latency_ms"] > 0).all() and t["fc1"].iloc[-1] >= 240
     saved = -t["latency_ms"].diff().iloc[1:]  # the estimates come from the one table's timings
     assert (saved >= 0.03 * t["latency_ms"].iloc[0] - 1e-9).all()
-    assert result.settings["latency"] == ledger.LatencyTable().settings()
+    assert result.settings["latency"] == costs.LatencyTable().settings()
     assert result.settings["order"] == "latency" and result.settings["latency_step"] == 0.03
 
 
@@ -461,7 +461,7 @@ def test_latency_order_times_layers_with_a_default_table_and_records_its_setting
 def test_flop_formula_matches_the_counter(shape):
     c1, c2, f1, k1, k2 = shape
     net = build_model("fashion_cnn", (1, 28, 28), 10, c1=c1, k1=k1, c2=c2, k2=k2, f1=f1)
-    counted = ledger.count_flops(net, (1, 28, 28))
+    counted = costs.count_flops(net, (1, 28, 28))
     assert prune.fashion_cnn_flops(c1, c2, f1, k1=k1, k2=k2) == counted
     assert prune.fashion_cnn_flops(**prune.fashion_cnn_shape(net)) == counted
 
@@ -486,7 +486,7 @@ def test_cost_table_counts_and_formulas():
     assert table.loc["pruned", "formula_seed001"] == prune.fashion_cnn_flops(
         11, 16, 100, convention="seed001"
     )
-    assert table.loc["original", "params"] == ledger.count_params(original)
+    assert table.loc["original", "params"] == costs.count_params(original)
     lenet = prune.cost_table({"lenet5": build_model("lenet5")}, (1, 28, 28))
     assert "formula_torch" not in lenet and not prune.is_fashion_cnn(build_model("lenet5"))
 
@@ -494,13 +494,13 @@ def test_cost_table_counts_and_formulas():
 def test_evaluation_subset_cuts_validation_and_test_only():
     model = small_cnn()
     data = bundle_labelled_by(model, n=20)
-    cut = prune.evaluation_subset(data, 7)
+    cut = evaluation_subset(data, 7)
     assert (len(cut.train), len(cut.val), len(cut.test)) == (20, 7, 7)
     assert torch.equal(cut.val.images, data.val.images[:7])
-    assert prune.evaluation_subset(data, None) is data
-    assert len(prune.evaluation_subset(data, 100).test) == 20
+    assert evaluation_subset(data, None) is data
+    assert len(evaluation_subset(data, 100).test) == 20
     with pytest.raises(CourseError):
-        prune.evaluation_subset(data, 0)
+        evaluation_subset(data, 0)
 
 
 def test_speedup_reports_both_timings_and_the_flop_ratio():
@@ -514,7 +514,7 @@ def test_speedup_reports_both_timings_and_the_flop_ratio():
     assert result["speedup"] == pytest.approx(result["original_s"] / result["pruned_s"])
     assert result["threads"] == 1 and result["batch_size"] == 8
     assert result["pruned_images_s"] == pytest.approx(result["pruned_s"] * 20 / 8)
-    assert result["steady_heap"] and result["pruned_conv_backend"] in ledger.CONV_BACKENDS
+    assert result["steady_heap"] and result["pruned_conv_backend"] in costs.CONV_BACKENDS
 
 
 def test_time_by_layer_sets_each_layers_flop_ratio_beside_its_speedup():

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from course_lib import ledger, plots, tucker
+from course_lib import costs, plots, tucker
 from course_lib.data import DataBundle, Split
 from course_lib.errors import CourseError
 from course_lib.train import TrainConfig
@@ -68,8 +68,8 @@ def test_sweep_rows_and_full_rank_row(sweep):
     full = table.set_index("model").loc["k=8"]
     assert full.accuracy == 1.0 and full.weight_error < 1e-6 and full.output_error < 1e-5
     assert full.flop_ratio < 1  # three convs at full rank cost more than one
-    assert table.flops.iloc[0] == ledger.count_flops(model, data.input_shape)
-    assert table.params.iloc[1] == ledger.count_params(result.models[1])
+    assert table.flops.iloc[0] == costs.count_flops(model, data.input_shape)
+    assert table.params.iloc[1] == costs.count_params(result.models[1])
     assert (table.seconds_per_image > 0).all() and (table.speedup > 0).all()
 
 

@@ -3,7 +3,7 @@
 import pytest
 from test_tucker_sweep import labelled_by, tiny_cnn
 
-from course_lib import ledger, tucker
+from course_lib import costs, tucker
 from course_lib.errors import CourseError
 from course_lib.widgets import TuckerRankPanel
 
@@ -42,7 +42,7 @@ def test_moving_a_slider_updates_the_outputs(setup):
     assert full["output_error"] < 1e-5 < low["output_error"]
     assert full["accuracy"] == 1.0 and f"{full['accuracy']:.2%}" in panel.summary.value
     decomposed, _ = tucker.decompose_model(model, ["conv2"], ranks=(4, 8))
-    assert full["flops"] == ledger.count_flops(decomposed, data.input_shape) > low["flops"]
+    assert full["flops"] == costs.count_flops(decomposed, data.input_shape) > low["flops"]
     assert f"{full['flops']:,}" in panel.summary.value
     assert panel.status.value == "ready" and not panel.out_rank.disabled
 

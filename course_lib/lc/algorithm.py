@@ -30,7 +30,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from course_lib import ledger
+from course_lib import costs
 from course_lib.data import DataBundle
 from course_lib.errors import CourseError
 from course_lib.lc.compressions import Task, as_matrix, describe_tasks
@@ -180,7 +180,7 @@ class LCResult:
     tasks: list[Task]
     model: nn.Module  # the L-step weights w (uncompressed)
     deltas: dict[str, torch.Tensor]  # parameter name -> Δ(θ)
-    storage: dict  # dense_bits, compressed_bits, ratio (ledger.storage_summary)
+    storage: dict  # dense_bits, compressed_bits, ratio (costs.storage_summary)
     config: LCConfig
     diverged: bool = False
     divergence: str | None = None
@@ -240,9 +240,9 @@ class LCResult:
                     "task": task.describe(),
                     "learned": task.compression.learned(),
                     "weights": weights,
-                    "dense_bits": ledger.dense_bits(weights),
+                    "dense_bits": costs.dense_bits(weights),
                     "compressed_bits": bits,
-                    "ratio": ledger.dense_bits(weights) / bits if bits else float("inf"),
+                    "ratio": costs.dense_bits(weights) / bits if bits else float("inf"),
                 }
             )
         return pd.DataFrame(rows)
@@ -404,7 +404,7 @@ def run_lc(
 
 
 def _storage(model: nn.Module, states: list[_TaskState]) -> dict:
-    return ledger.storage_summary(model, {tuple(s.names): s.storage_bits() for s in states})
+    return costs.storage_summary(model, {tuple(s.names): s.storage_bits() for s in states})
 
 
 def _l_step(model, states, data, config: LCConfig, step, mu, lr, epochs, device):

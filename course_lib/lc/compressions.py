@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from course_lib import ledger
+from course_lib import costs
 from course_lib.errors import CourseError
 
 
@@ -75,7 +75,7 @@ class Prune(Compression):
 
     Give ``kappa`` (a number of weights) or ``fraction`` (of the weights the task covers).
     Storage: per layer, 32 bits per kept value plus a relative index coding of the gaps
-    (``ledger.pruned_bits``).
+    (``costs.pruned_bits``).
     """
 
     def __init__(self, kappa: int | None = None, fraction: float | None = None):
@@ -114,7 +114,7 @@ class Prune(Compression):
         return [s.numel() for s in self.shapes] if self.shapes else [self.mask.numel()]
 
     def storage_bits(self):
-        return sum(ledger.pruned_bits(part) for part in self.mask.reshape(-1).split(self._sizes()))
+        return sum(costs.pruned_bits(part) for part in self.mask.reshape(-1).split(self._sizes()))
 
     def learned(self):
         per_layer = [int(m.sum()) for m in self.mask.reshape(-1).split(self._sizes())]
@@ -251,7 +251,7 @@ class Quantize(Compression):
         return nearest_in_codebook(w, self.codebook)
 
     def storage_bits(self):
-        return ledger.codebook_bits(self.num_weights, self.k)
+        return costs.codebook_bits(self.num_weights, self.k)
 
     def describe(self):
         return f"quantize with k = {self.k}" + (" (exact k-means)" if self.exact else "")
@@ -284,7 +284,7 @@ class Binarize(Compression):
         return torch.where(w >= 0, self.scale, -self.scale).to(w.dtype)
 
     def storage_bits(self):
-        return ledger.codebook_bits(self.num_weights, 2, stored_entries=int(self.scaled))
+        return costs.codebook_bits(self.num_weights, 2, stored_entries=int(self.scaled))
 
     def describe(self):
         return "binarize to {−a, +a}" if self.scaled else "binarize to {−1, +1}"
@@ -316,7 +316,7 @@ class Ternarize(Compression):
         return torch.where(keep, torch.sign(w) * self.scale, torch.zeros_like(w))
 
     def storage_bits(self):
-        return ledger.codebook_bits(self.num_weights, 3, stored_entries=1)
+        return costs.codebook_bits(self.num_weights, 3, stored_entries=1)
 
     def describe(self):
         return "ternarize to {−a, 0, +a}"
@@ -372,7 +372,7 @@ class _LowRankBase(Compression):
         return (self.factors[0] @ self.factors[1]).reshape(w.shape)
 
     def storage_bits(self):
-        return ledger.low_rank_bits(*self.matrix_shape, self.rank)
+        return costs.low_rank_bits(*self.matrix_shape, self.rank)
 
 
 class LowRank(_LowRankBase):

@@ -27,7 +27,7 @@ from course_lib.lc.compressions import (
     joint,
     task_map,
 )
-from course_lib.ledger import count_params
+from course_lib.costs import count_params
 
 
 def _max_rank(layer: nn.Module) -> int:

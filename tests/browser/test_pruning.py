@@ -20,7 +20,7 @@ from playwright.sync_api import expect
 
 from course_lib import profiles, prune
 from course_lib.checkpoints import reference_config, reference_model
-from course_lib.data import load_data
+from course_lib.data import evaluation_subset, load_data
 from course_lib.train import evaluate
 
 pytestmark = pytest.mark.browser
@@ -47,7 +47,7 @@ def library_accuracy(workspace):
         )
         net, record = reference_model(config, data, cache=workspace.cache)
         assert record["cached"], "the notebook should have trained and cached the reference"
-        return net, prune.evaluation_subset(data, settings.eval_images).loader("val")
+        return net, evaluation_subset(data, settings.eval_images).loader("val")
 
     def accuracy(layer: str, rate: float) -> float:
         net, loader = setup()

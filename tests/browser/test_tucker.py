@@ -20,7 +20,7 @@ from playwright.sync_api import expect
 from course_lib import profiles, train, tucker
 from course_lib.checkpoints import reference_config, reference_model
 from course_lib.data import load_data
-from course_lib.prune import evaluation_subset
+from course_lib.data import evaluation_subset
 
 pytestmark = pytest.mark.browser
 NOTEBOOK = "04_tucker"
