@@ -1,7 +1,7 @@
 """α-branch pruning on real data: parameters removed, accuracy kept, time and memory saved.
 
 Takes the kit's cached reference network (course_lib/profiles/references.yaml), attaches branches
-to every layer pair so that folding removes ``--fraction`` of the parameters, trains with the
+to every layer pair so that folding removes ``--remove-fraction`` of the parameters, trains with the
 pretrained weights trainable while α steps from 1 to 0, folds, and prints beside the original
 (the baseline, measured in the same run): the accuracy at every α stage, the folded model's test
 accuracy, and parameters, FLOPs, time per image and peak inference memory with their ratios.
@@ -39,7 +39,9 @@ def parse_args(argv=None):
     parser.add_argument("--dataset", default="fashion-mnist")
     parser.add_argument("--reference-profile", default="default", help="references.yaml profile")
     parser.add_argument("--reference-epochs", type=int, default=None, help="(default: profile's)")
-    parser.add_argument("--fraction", type=float, default=0.65, help="parameters to remove")
+    parser.add_argument(
+        "--remove-fraction", type=float, default=0.65, help="share of the parameters to remove"
+    )
     parser.add_argument("--init", default="channels", help="branch start: channels or random")
     parser.add_argument("--alpha-step", type=float, default=0.2)
     parser.add_argument("--lr", type=float, default=0.01)
@@ -82,7 +84,9 @@ def main(argv=None) -> int:
     print(f"reference: {record['path']} ({'cached' if record['cached'] else 'trained now'})")
     print(f"reference accuracy: val {reference['val']:.4f}, test {reference['test']:.4f}")
 
-    branched = branches.attach_branches(net, fraction=args.fraction, init=args.init, seed=args.seed)
+    branched = branches.attach_branches(
+        net, remove_fraction=args.remove_fraction, init=args.init, seed=args.seed
+    )
     print(branches.describe_branches(branched).to_string(index=False))
     schedule = branches.alpha_schedule(args.alpha_step)
     train_start = time.time()
@@ -111,10 +115,10 @@ def main(argv=None) -> int:
 
     folded = branches.fold(run.model)
     check = branches.check_fold(run.model, folded, data, "test")
-    costs = branches.compare_costs(
+    table = branches.costs_by_device(
         net, folded, data.input_shape, batch_size=args.latency_batch, repeats=args.repeats
     )
-    single = branches.compare_costs(
+    single = branches.costs_by_device(
         net, folded, data.input_shape, batch_size=1, repeats=args.repeats * 5, threads=1
     )
     original_params, folded_params = costs.count_params(net), costs.count_params(folded)
@@ -122,7 +126,7 @@ def main(argv=None) -> int:
     drop = reference["test"] - check["folded_accuracy"]
     print(f"\nfold check: {check}")
     print(f"\ncosts, batch {args.latency_batch}, {torch.get_num_threads()} threads:")
-    print(costs.round(5).to_string(index=False))
+    print(table.round(5).to_string(index=False))
     print("\ncosts, batch 1, 1 thread:")
     print(single.round(5).to_string(index=False))
     passed = removed >= 0.60 and drop <= 0.02 and run.final_alpha == 0.0
@@ -141,7 +145,7 @@ def main(argv=None) -> int:
                     "reference": reference,
                     "segments": run.segments.to_dict("records"),
                     "fold_check": check,
-                    "costs": costs.to_dict("records"),
+                    "costs": table.to_dict("records"),
                     "costs_single": single.to_dict("records"),
                     "removed": removed,
                     "passed": passed,

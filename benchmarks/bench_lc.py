@@ -32,7 +32,7 @@ from course_lib.data import load_data
 from course_lib.train import accuracy
 
 METHODS = {
-    "prune 5 % jointly": (lambda: {lc.joint("all"): lc.Prune(fraction=0.05)}, 0.1, 3.0),
+    "prune 5 % jointly": (lambda: {lc.joint("all"): lc.Prune(keep_fraction=0.05)}, 0.1, 3.0),
     "quantize k = 2 per layer": (lambda: {"all": lc.Quantize(k=2)}, 0.09, 4.0),
 }
 SECONDS_TARGET = 45.0

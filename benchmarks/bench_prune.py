@@ -27,8 +27,8 @@ from common import header
 from course_lib import costs, prune
 from course_lib.checkpoints import reference_config, reference_model
 from course_lib.data import load_data
-from course_lib.models import build_model
-from course_lib.train import accuracy, fit
+from course_lib.models import build_model, fashion_cnn_shape
+from course_lib.train import accuracy
 
 SEED_001 = {"c1": 12, "k1": 3, "c2": 16, "k2": 5, "f1": 100}
 FLOP_TARGET, ACCURACY_TARGET, EFFICIENCY_TARGET = 10.0, 0.89, 0.70
@@ -37,7 +37,7 @@ FLOP_TARGET, ACCURACY_TARGET, EFFICIENCY_TARGET = 10.0, 0.89, 0.70
 def prune_and_finetune(reference, data, config, args):
     """Structured pruning with retraining on floor hits, then the final fine-tune."""
     start = time.perf_counter()
-    tune = prune.finetune_config(config, args.finetune_epochs, args.finetune_lr)
+    tune = prune.finetune_plan(config, args.finetune_epochs, args.finetune_lr)
     latency = args.order == "latency"
     table = costs.LatencyTable(args.batch, threads=args.threads) if latency else None
     result = prune.structured_prune(
@@ -49,10 +49,8 @@ def prune_and_finetune(reference, data, config, args):
     pruned = result.model
     before = accuracy(pruned, data, "test")
     print(f"pruned test accuracy before the final fine-tune {100 * before:.2f} %")
-    if args.final_epochs:
-        fit(pruned, data, prune.finetune_config(config, args.final_epochs, args.final_lr),
-            progress=False, eval_splits=())  # fmt: skip
-        pruned = pruned.cpu().eval()
+    final = prune.finetune_plan(config, args.final_epochs, args.final_lr)
+    pruned = prune.finetune_model(pruned, data, final, progress=False)
     t = result.trajectory
     phases = t["phase"].value_counts().to_dict()
     print(f"pruning ({args.order}): {pruning_s:.0f} s, floor {args.floor:.3f} on validation, "
@@ -69,18 +67,19 @@ def timing_table(reference, pruned, input_shape, args) -> pd.DataFrame:
     rows = []
     for backend in (*costs.CONV_BACKENDS, "fastest"):
         for batch in sorted({1, 64, 256, args.batch}):
-            t = prune.speedup(
-                reference, pruned, input_shape, batch_size=batch, repeats=args.repeats,
-                threads=args.threads, conv_backend=backend,
+            t = costs.compare(
+                {"original": reference, "pruned": pruned}, input_shape, batch_size=batch,
+                repeats=args.repeats, threads=args.threads, conv_backend=backend,
             )  # fmt: skip
+            before, after = t.loc["original"], t.loc["pruned"]
             rows.append({
                 "conv_backend": backend if backend != "fastest" else
-                f"fastest ({t['original_conv_backend']}/{t['pruned_conv_backend']})",
+                f"fastest ({before['conv_backend']}/{after['conv_backend']})",
                 "batch": batch,
-                "original_ms": 1e3 * t["original_s"],
-                "pruned_ms": 1e3 * t["pruned_s"],
-                "speedup": t["speedup"],
-                "of_flop_ratio": t["speedup_over_flop_ratio"],
+                "original_ms": before["ms_per_batch"],
+                "pruned_ms": after["ms_per_batch"],
+                "speedup": after["speedup"],
+                "of_flop_ratio": after["speedup"] / after["flop_ratio"],
             })  # fmt: skip
     return pd.DataFrame(rows)
 
@@ -114,8 +113,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--floor", type=float, default=0.888, help="validation accuracy floor")
     parser.add_argument("--flop-target", type=float, default=10.0, help="stop at this FLOP ratio")
-    parser.add_argument("--norm", default="l2", choices=sorted(prune.NORMS))
-    parser.add_argument("--order", default="cheapest", choices=prune.ORDERS)
+    parser.add_argument("--norm", default="l2", choices=sorted(prune.P_NORMS))
+    parser.add_argument("--order", default="cheapest", choices=list(prune.ORDERS))
     parser.add_argument(
         "--round-to", type=layer_multiple, action="append", metavar="LAYER=N",
         help="keep LAYER's width a multiple of N, e.g. fc1=16 (repeat for more layers)",
@@ -141,7 +140,7 @@ def main(argv=None) -> int:
     config = reference_config("fashion_cnn", "fashion-mnist", "default")
     start = time.perf_counter()
     reference, record = reference_model(config, data, progress=False)
-    shape = prune.fashion_cnn_shape(reference)
+    shape = fashion_cnn_shape(reference)
     assert {k: shape[k] for k in SEED_001} == SEED_001, shape
     source = "cache" if record["cached"] else f"trained in {time.perf_counter() - start:.0f} s"
     print(f"reference {SEED_001} ({source}), trained with: {config.summary()}")
@@ -155,20 +154,23 @@ def main(argv=None) -> int:
     else:
         pruned = prune_and_finetune(reference, data, config, args)
     if args.save:
-        shape = {k: v for k, v in prune.fashion_cnn_shape(pruned).items() if k != "num_classes"}
+        shape = {k: v for k, v in fashion_cnn_shape(pruned).items() if k != "num_classes"}
         torch.save({"shape": shape, "state_dict": pruned.state_dict()}, args.save)
 
-    costs = prune.cost_table({"original": reference, "pruned": pruned}, data.input_shape)
-    costs["test_accuracy"] = [accuracy(reference, data, "test"), accuracy(pruned, data, "test")]
-    timing = prune.speedup(
-        reference, pruned, data.input_shape, batch_size=args.batch, repeats=args.repeats,
-        threads=args.threads, images=len(data.test),
-    )  # fmt: skip
-    costs["test_set_s"] = [timing["original_images_s"], timing["pruned_images_s"]]
-    print(costs.to_string(float_format=lambda v: f"{v:.4f}"))
-    assert (costs["flops"] == costs["formula_torch"]).all(), "the formula disagrees with the count"
+    nets = {"original": reference, "pruned": pruned}
+    counts = costs.flop_table(nets, data.input_shape)
+    counts["test_accuracy"] = [accuracy(reference, data, "test"), accuracy(pruned, data, "test")]
+    compared = costs.compare(
+        nets, data.input_shape, batch_size=args.batch, repeats=args.repeats, threads=args.threads
+    )
+    timing = prune.speedup(compared, repeats=args.repeats, images=len(data.test))
+    counts["test_set_s"] = [timing["original_images_s"], timing["pruned_images_s"]]
+    print(counts.to_string(float_format=lambda v: f"{v:.4f}"))
+    assert (counts["flops"] == counts["formula_torch"]).all(), (
+        "the formula disagrees with the count"
+    )
     flop_ratio, measured = timing["flop_ratio"], timing["speedup"]
-    pruned_accuracy = costs.loc["pruned", "test_accuracy"]
+    pruned_accuracy = counts.loc["pruned", "test_accuracy"]
     print(f"timing: the {timing['images']} test images as batches of {timing['batch_size']}, "
           f"{timing['threads']} thread(s), best of {timing['rounds']} medians of "
           f"{timing['repeats']} after warm-up, steady heap {timing['steady_heap']}, conv backends "
@@ -183,7 +185,7 @@ def main(argv=None) -> int:
           f"{1e3 * timing['original_s']:.2f} ms, {1e3 * timing['pruned_s']:.2f} ms, "
           f"{measured:.2f}x")  # fmt: skip
     print(f"where the time goes, batch {timing['batch_size']}:")
-    layers = prune.time_by_layer(reference, pruned, data.input_shape, timing)
+    layers = costs.time_by_layer(nets, data.input_shape, compared, repeats=args.repeats)
     print(layers.round(3).to_string())
     print(f"the pruned fc1 ({pruned.fc1.in_features} inputs) alone by width, batch {args.batch}:")
     print(fc1_width_table(pruned, args).round(3).to_string(index=False))
@@ -197,7 +199,7 @@ def main(argv=None) -> int:
          f"(>= {EFFICIENCY_TARGET:.0%})", timing["speedup_over_flop_ratio"] >= EFFICIENCY_TARGET),
     ]  # fmt: skip
     print(
-        f"seed 001: (1, 7, 72), 87.62 %, 11x measured; here {prune.fashion_cnn_shape(pruned)}, "
+        f"seed 001: (1, 7, 72), 87.62 %, 11x measured; here {fashion_cnn_shape(pruned)}, "
         f"params {costs.count_params(reference):,} -> {costs.count_params(pruned):,}"
     )
     for text, ok in checks:

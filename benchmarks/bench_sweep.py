@@ -17,8 +17,9 @@ from pathlib import Path
 import yaml
 from common import header
 
-from course_lib.runner import execute
-from course_lib.sweep import load_sweep, run_sweep
+from course_lib.runs.runner import execute
+from course_lib.runs.sweep import run_notebook_sweep
+from course_lib.runs.sweep_file import load_sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -27,7 +28,7 @@ def timed_sweep(sweep, workers: int) -> tuple[float, int]:
     """Seconds for the whole sweep in a fresh runs folder, and how many runs passed."""
     with tempfile.TemporaryDirectory() as runs:
         start = time.perf_counter()
-        table = run_sweep(
+        table = run_notebook_sweep(
             sweep,
             runs,
             workers=workers,

@@ -15,8 +15,8 @@ import torch.nn.functional as F
 import torchvision
 from common import header, peak_gflops
 
-from course_lib.data import SYSTEM_DATA, load_data
 from course_lib.costs import count_flops
+from course_lib.data import SYSTEM_DATA, load_data
 from course_lib.models import build_model
 from course_lib.train import TrainConfig, fit, initial_model
 

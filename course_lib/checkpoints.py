@@ -7,13 +7,13 @@ Every notebook gets its pretrained network from ``reference_model``: trained onc
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import asdict
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from course_lib import paths
 from course_lib.data import DataBundle, load_data
 from course_lib.errors import CourseError
 from course_lib.models import build_model
@@ -49,20 +49,7 @@ def save_checkpoint(
         "history": None if history is None else history.to_dict(),
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
     }
-    return _atomic_save(payload, path)
-
-
-def _atomic_save(payload: dict, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(payload, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return path
+    return paths.atomic_write(path, lambda tmp: torch.save(payload, tmp))
 
 
 def load_checkpoint(path, model: nn.Module | None = None) -> tuple[nn.Module, dict]:

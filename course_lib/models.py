@@ -204,6 +204,11 @@ class BasicBlock(nn.Module):
         return self.relu(self.bn2(self.conv2(out)) + identity)
 
 
+# Blocks that are not nn.Sequential but call a chain of their children in order (inside a skip
+# connection): class -> the chain's attribute names. Branches bridge the layer pairs in them.
+CHAINS: dict[type, tuple[str, ...]] = {BasicBlock: ("conv1", "bn1", "relu", "conv2")}
+
+
 class ResNetSmall(nn.Module):
     """A small ResNet: a 3x3 stem, a BasicBlock per width (stride 2 after the first), a fc head."""
 

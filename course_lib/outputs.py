@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import math
 import os
-import tempfile
-import time
 from pathlib import Path
 
+from course_lib import paths
 from course_lib.errors import CourseError
 
 
@@ -31,15 +29,13 @@ def records(table) -> list[dict]:
 
 
 class RunOutputs:
-    """Where one notebook run writes. ``output_dir=None`` makes a fresh folder under $COURSE_RUNS
-    (default ``runs/``); a folder that already holds an earlier run's metrics is refused."""
+    """Where one notebook run writes. ``output_dir=None`` makes a fresh folder
+    ``<timestamp>-<notebook>`` under $COURSE_RUNS (default ``runs/``); a folder that already
+    holds an earlier run's metrics is refused."""
 
     def __init__(self, output_dir: str | Path | None, notebook: str):
         if output_dir is None:
-            stamp = time.strftime("%Y%m%d-%H%M%S")
-            output_dir = Path(os.environ.get("COURSE_RUNS", "runs")) / f"{notebook}-{stamp}"
-            while Path(output_dir).exists():
-                output_dir = Path(f"{output_dir}-{os.getpid()}")
+            output_dir = paths.fresh_folder(os.environ.get("COURSE_RUNS", "runs"), notebook)
         self.path = Path(output_dir)
         if (self.path / "metrics.json").exists():
             raise CourseError(
@@ -61,9 +57,4 @@ class RunOutputs:
         path = self.path / "metrics.json"
         if path.exists():
             raise CourseError(f"{path} exists already: metrics are written once per run.")
-        text = json.dumps(_plain({**metrics, "figures": self.figures}), indent=2, allow_nan=False)
-        fd, tmp = tempfile.mkstemp(dir=self.path, suffix=".tmp")
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-        return path
+        return paths.write_json(path, _plain({**metrics, "figures": self.figures}), allow_nan=False)

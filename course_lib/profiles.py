@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
@@ -14,6 +15,23 @@ from course_lib.errors import CourseError
 
 PROFILES = ("smoke", "default", "full")
 FOLDER = Path(__file__).parent / "profiles"
+# Notebook parameters renamed in this release: {notebook: {old name: new name}}. An old name
+# still works, with a FutureWarning; it goes in the next release.
+RENAMED: dict[str, dict[str, str]] = {
+    "02_lc_compression": {"prune_fractions": "keep_fractions"},
+    "04_tucker": {
+        "fine_tune_epochs": "finetune_epochs",
+        "fine_tune_ks": "finetune_ks",
+        "fine_tune_lr": "finetune_lr",
+        "fine_tune_subset": "finetune_subset",
+    },
+    "05_alpha_branch": {"fraction": "remove_fraction"},
+}
+
+
+def renamed(notebook: str, name: str) -> str | None:
+    """The new name of a renamed parameter of ``notebook`` (None: not renamed)."""
+    return RENAMED.get(notebook, {}).get(name)
 
 
 def resolve_profile_name(profile: str | None) -> str:
@@ -49,6 +67,7 @@ def resolve(notebook: str, parameters: Mapping) -> SimpleNamespace:
     """A notebook's settings: for each setting of its profile file, the value of the notebook
     parameter of that name (``parameters``: the notebook's ``globals()``), or the profile's value
     where that is None; the profile is ``parameters["profile"]`` (see resolve_profile_name)."""
+    parameters = _with_new_names(notebook, parameters)
     name = resolve_profile_name(parameters.get("profile"))
     settings = dict(load_profile_file(notebook)[name])
     missing = sorted(set(settings) - set(parameters))
@@ -59,3 +78,20 @@ def resolve(notebook: str, parameters: Mapping) -> SimpleNamespace:
         )
     settings.update({k: parameters[k] for k in settings if parameters[k] is not None})
     return SimpleNamespace(profile=name, **settings)
+
+
+def _with_new_names(notebook: str, parameters: Mapping) -> dict:
+    """``parameters`` with the values given under old names moved to the new ones."""
+    parameters = dict(parameters)
+    for old, new in RENAMED.get(notebook, {}).items():
+        if old in parameters:
+            warnings.warn(
+                f"{notebook}: the parameter {old!r} is now called {new!r}; the old name goes in "
+                "the next release.",
+                FutureWarning,
+                stacklevel=3,
+            )
+            value = parameters.pop(old)
+            if parameters.get(new) is None:
+                parameters[new] = value
+    return parameters

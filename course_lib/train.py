@@ -14,8 +14,10 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.optim.lr_scheduler import StepLR
 from tqdm.auto import tqdm
 
+from course_lib import checks
 from course_lib.data import DATASETS, DataBundle
 from course_lib.errors import CourseError
 from course_lib.models import INITS, MODELS, build_model, initialize
@@ -180,6 +182,38 @@ def initial_model(config: TrainConfig, data: DataBundle) -> nn.Module:
     return initialize(model, config.init)
 
 
+def _epoch(model, loader, optimizer, extra_loss, max_loss: float, epoch: int, steps: list):
+    """One epoch of SGD, each step's (step, epoch, loss, accuracy) appended to ``steps``; the
+    epoch's train loss and accuracy, or the divergence that stopped it."""
+    model.train()
+    loss_sum, correct_sum, count = 0.0, 0.0, 0
+    for x, y in loader:
+        out = model(x)
+        loss = F.cross_entropy(out, y)
+        total = loss + extra_loss(model) if extra_loss else loss
+        value = total.item()
+        if not math.isfinite(value) or value > max_loss:
+            return {}, f"loss became {value:.4g} at epoch {epoch}, step {len(steps) + 1}"
+        optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        optimizer.step()
+        acc = (out.argmax(1) == y).float().mean().item()
+        steps.append((len(steps) + 1, epoch, loss.item(), acc))
+        loss_sum += loss.item() * len(y)
+        correct_sum += acc * len(y)
+        count += len(y)
+    return {"train_loss": loss_sum / count, "train_accuracy": correct_sum / count}, None
+
+
+def _loaders(data: DataBundle, config: TrainConfig, device, eval_splits):
+    """The shuffled (and, for CIFAR-10 by default, augmented) train loader; one per eval split."""
+    augment = data.name == "cifar10" if config.augment is None else config.augment
+    train = data.loader("train", config.batch_size, True, augment, device, config.seed)
+    return train, {
+        s: data.loader(s, 1024, device=device) for s in eval_splits if len(data.split(s))
+    }
+
+
 def fit(
     model: nn.Module,
     data: DataBundle,
@@ -204,54 +238,25 @@ def fit(
     model.to(device, memory_format=torch.channels_last if channels_last else torch.preserve_format)
     torch.manual_seed(config.seed)
     optimizer = optimizer or make_optimizer(model.parameters(), config)
-    scheduler = (
-        torch.optim.lr_scheduler.StepLR(optimizer, config.step_size, config.gamma)
-        if config.step_size
-        else None
-    )
-    augment = data.name == "cifar10" if config.augment is None else config.augment
-    train_loader = data.loader("train", config.batch_size, True, augment, device, config.seed)
-    eval_loaders = {
-        s: data.loader(s, 1024, device=device) for s in eval_splits if len(data.split(s))
-    }
+    steps_lr = StepLR(optimizer, config.step_size, config.gamma) if config.step_size else None
+    train_loader, eval_loaders = _loaders(data, config, device, eval_splits)
     steps, epochs, divergence = [], [], None
-    bar = tqdm(
-        range(1, config.epochs + 1), desc=f"{config.model}", disable=not progress, unit="epoch"
-    )
+    bar = tqdm(range(1, config.epochs + 1), desc=config.model, disable=not progress, unit="epoch")
     for epoch in bar:
-        model.train()
-        start, sums = time.perf_counter(), [0.0, 0.0, 0]
-        for x, y in train_loader:
-            out = model(x)
-            loss = F.cross_entropy(out, y)
-            total = loss + extra_loss(model) if extra_loss else loss
-            value = total.item()
-            if not math.isfinite(value) or value > max_loss:
-                divergence = f"loss became {value:.4g} at epoch {epoch}, step {len(steps) + 1}"
-                break
-            optimizer.zero_grad(set_to_none=True)
-            total.backward()
-            optimizer.step()
-            acc = (out.argmax(1) == y).float().mean().item()
-            steps.append((len(steps) + 1, epoch, loss.item(), acc))
-            sums[0] += loss.item() * len(y)
-            sums[1] += acc * len(y)
-            sums[2] += len(y)
+        start = time.perf_counter()
+        trained, divergence = _epoch(
+            model, train_loader, optimizer, extra_loss, max_loss, epoch, steps
+        )
         if divergence:
             break
-        row = {
-            "epoch": epoch,
-            "lr": optimizer.param_groups[0]["lr"],
-            "train_loss": sums[0] / sums[2],
-            "train_accuracy": sums[1] / sums[2],
-        }
+        row = {"epoch": epoch, "lr": optimizer.param_groups[0]["lr"], **trained}
         row["seconds"] = time.perf_counter() - start
         for split, loader in eval_loaders.items():
             row[f"{split}_loss"], row[f"{split}_accuracy"] = evaluate(model, loader)
         epochs.append(row)
         bar.set_postfix(loss=f"{row['train_loss']:.3f}", val=f"{row.get('val_accuracy', 0):.3f}")
-        if scheduler:
-            scheduler.step()
+        if steps_lr:
+            steps_lr.step()
     if channels_last:
         model.to(memory_format=torch.contiguous_format)
     return History(
@@ -264,8 +269,5 @@ def fit(
 
 def finetune_config(config: TrainConfig, epochs: int, lr: float | None = None) -> TrainConfig:
     """The reference's training settings for ``epochs`` of fine-tuning (constant ``lr``)."""
-    if not isinstance(epochs, int) or epochs < 1:
-        raise CourseError(
-            f"Fine-tuning needs epochs >= 1; got {epochs!r} (0 means no fine-tuning)."
-        )
+    checks.integer("fine-tuning epochs (0 means no fine-tuning)", epochs, low=1)
     return replace(config, epochs=epochs, lr=lr or config.lr, step_size=0)

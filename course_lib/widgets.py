@@ -4,7 +4,6 @@ import io
 
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
-import torch
 from IPython.display import display
 
 from course_lib import costs, plots, train, tucker
@@ -187,20 +186,15 @@ class TuckerRankPanel(Panel):
     def evaluate(self, ranks: tuple[int, int]) -> dict:
         """Errors, accuracy and FLOPs with only ``layer`` decomposed at ``ranks`` (cached)."""
         if ranks not in self.results:
-            decomposed, table = tucker.decompose_model(
-                self.model, [self.layer], ranks=ranks, method=self.method
+            self.results[ranks] = tucker.layer_at_ranks(
+                self.model,
+                self.data,
+                self.layer,
+                ranks,
+                self.inputs,
+                method=self.method,
+                split=self.split,
             )
-            with torch.no_grad():
-                output_error = tucker.relative_error(
-                    self.model.get_submodule(self.layer)(self.inputs),
-                    decomposed.get_submodule(self.layer)(self.inputs),
-                )
-            self.results[ranks] = {
-                "weight_error": float(table.weight_error.iloc[0]),
-                "output_error": output_error,
-                "accuracy": train.accuracy(decomposed, self.data, self.split),
-                "flops": costs.count_flops(decomposed, self.data.input_shape),
-            }
         return self.results[ranks]
 
     def render(self) -> None:

@@ -3,9 +3,10 @@ import gzip
 import numpy as np
 import pytest
 import torch
+from factories import labelled_by, small_fashion_cnn
 
 from course_lib import data as data_module
-from course_lib.data import load_data, read_idx
+from course_lib.data import evaluation_subset, load_data, read_idx
 from course_lib.errors import CourseError
 from tests.conftest import write_idx
 
@@ -119,3 +120,15 @@ def test_real_fashion_mnist_from_debian():
     counts = torch.bincount(torch.cat([bundle.train.labels, bundle.val.labels]))
     assert counts.tolist() == [6000] * 10
     assert bundle.classes[9] == "Ankle boot"
+
+
+def test_evaluation_subset_cuts_validation_and_test_only():
+    model = small_fashion_cnn()
+    data = labelled_by(model, n=20)
+    cut = evaluation_subset(data, 7)
+    assert (len(cut.train), len(cut.val), len(cut.test)) == (20, 7, 7)
+    assert torch.equal(cut.val.images, data.val.images[:7])
+    assert evaluation_subset(data, None) is data
+    assert len(evaluation_subset(data, 100).test) == 20
+    with pytest.raises(CourseError):
+        evaluation_subset(data, 0)

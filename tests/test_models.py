@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from course_lib.errors import CourseError
 from course_lib.costs import count_params
+from course_lib.errors import CourseError
 from course_lib.models import MODELS, build_model, initialize
 
 

@@ -1,30 +1,39 @@
-"""Learning-compression (LC): the algorithm, the compression types and the task map.
+"""Learning-compression (LC): the algorithm, the compression types, the task map and the studies.
 
 from course_lib import lc
-tasks = lc.task_map(model, {"conv": lc.Prune(fraction=0.1), "linear": lc.Quantize(k=2)})
+tasks = lc.task_map(model, {"conv": lc.Prune(keep_fraction=0.1), "linear": lc.Quantize(k=2)})
 result = lc.run_lc(model, tasks, data, lc.LCConfig(mu0=9e-5, mu_growth=1.1, steps=20))
 result.history, result.ratio, result.compressed_model()
 """
 
-from course_lib.lc.algorithm import (
-    LCConfig,
-    LCResult,
-    config_dict,
-    direct_compression,
-    low_rank_layers,
-    mu_schedule,
-    run_lc,
-)
+from course_lib.lc.algorithm import direct_compression, run_lc
 from course_lib.lc.compressions import (
     Additive,
     Binarize,
     Compression,
-    LowRank,
     Prune,
     Quantize,
-    RankSelection,
-    Task,
     Ternarize,
+)
+from course_lib.lc.config import LCConfig, config_dict, mu_schedule
+from course_lib.lc.low_rank import LowRank, RankSelection
+from course_lib.lc.result import LCResult, low_rank_layers
+from course_lib.lc.studies import (
+    LAYER_COMPRESSIONS,
+    METHODS,
+    budget_study,
+    histories,
+    layer_groups,
+    method_spec,
+    mixing_specs,
+    pareto_front,
+    run_specs,
+    schedule_study,
+)
+from course_lib.lc.tasks import (
+    LAYER_KINDS,
+    Joint,
+    Task,
     compressible_layers,
     describe_tasks,
     joint,
@@ -32,9 +41,13 @@ from course_lib.lc.compressions import (
 )
 
 __all__ = [
+    "LAYER_COMPRESSIONS",
+    "LAYER_KINDS",
+    "METHODS",
     "Additive",
     "Binarize",
     "Compression",
+    "Joint",
     "LCConfig",
     "LCResult",
     "LowRank",
@@ -43,13 +56,21 @@ __all__ = [
     "RankSelection",
     "Task",
     "Ternarize",
+    "budget_study",
     "compressible_layers",
     "config_dict",
     "describe_tasks",
     "direct_compression",
+    "histories",
     "joint",
+    "layer_groups",
     "low_rank_layers",
+    "method_spec",
+    "mixing_specs",
     "mu_schedule",
+    "pareto_front",
     "run_lc",
+    "run_specs",
+    "schedule_study",
     "task_map",
 ]

@@ -183,6 +183,6 @@ def watch_texts(element: Locator):
 
 def notebook_defaults(notebook: Path) -> dict:
     """The values of ``notebook``'s parameters cell."""
-    from course_lib.runner import inspect_parameters
+    from course_lib.runs.parameters import inspect_parameters
 
     return {name: p.default for name, p in inspect_parameters(notebook).items()}

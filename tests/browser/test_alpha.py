@@ -36,7 +36,7 @@ QUICK = [
 def recorded_stages(runs_folder) -> dict[float, dict]:
     """The trainable run's stages by α, from the metrics.json the page's run wrote."""
     deadline = time.monotonic() + UPDATE_MS / 1000
-    while not (found := sorted(runs_folder.glob(f"{NOTEBOOK}-*/metrics.json"))):
+    while not (found := sorted(runs_folder.glob(f"*-{NOTEBOOK}/metrics.json"))):
         assert time.monotonic() < deadline, f"no {NOTEBOOK} metrics.json in {runs_folder}"
         time.sleep(0.5)
     (metrics,) = found

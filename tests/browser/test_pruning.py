@@ -35,7 +35,7 @@ def library_accuracy(workspace):
     @cache
     def setup():
         defaults = notebook_defaults(workspace.notebooks / f"{NOTEBOOK}.ipynb")
-        settings = profiles.resolve(NOTEBOOK, "smoke")
+        settings = profiles.resolve(NOTEBOOK, defaults | {"profile": "smoke"})
         config = reference_config(
             defaults["model"], defaults["dataset"], "smoke", seed=defaults["seed"]
         )

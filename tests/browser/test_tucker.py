@@ -19,8 +19,7 @@ from playwright.sync_api import expect
 
 from course_lib import profiles, train, tucker
 from course_lib.checkpoints import reference_config, reference_model
-from course_lib.data import load_data
-from course_lib.data import evaluation_subset
+from course_lib.data import evaluation_subset, load_data
 
 pytestmark = pytest.mark.browser
 NOTEBOOK = "04_tucker"
@@ -35,7 +34,7 @@ def library_accuracy(workspace):
     def setup():
         defaults = notebook_defaults(workspace.notebooks / f"{NOTEBOOK}.ipynb")
         model, dataset, seed = defaults["model"], defaults["dataset"], defaults["seed"]
-        settings = profiles.resolve(NOTEBOOK, "smoke")
+        settings = profiles.resolve(NOTEBOOK, defaults | {"profile": "smoke"})
         config = reference_config(model, dataset, "smoke", seed=seed)
         net, record = reference_model(config, cache=workspace.cache)
         assert record["cached"], "the notebook should have trained and cached the reference"

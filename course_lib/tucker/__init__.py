@@ -1,0 +1,45 @@
+"""Tucker-2 of convolutions: the algebra (HOSVD, HOOI, rank rules), the layers (a conv as three
+convs, models decomposed) and the studies of notebook 04 (curves, methods, the k study)."""
+
+from course_lib.tucker.algebra import (
+    METHODS,
+    RANK_RULES,
+    Tucker2,
+    choose_ranks,
+    decompose_weight,
+    hooi,
+    hosvd,
+    leading_vectors,
+    ranks_by_energy,
+    ranks_by_keep_fraction,
+    relative_error,
+    unfold,
+    unfolding_spectra,
+    weight_error,
+)
+from course_lib.tucker.layers import (
+    TuckerConv,
+    conv_layers,
+    decompose_conv,
+    decompose_model,
+    default_layers,
+    layer_error,
+    layer_input,
+    output_error,
+)
+from course_lib.tucker.studies import (
+    TIMING,
+    RankStudy,
+    compare_methods,
+    layer_at_ranks,
+    rank_study,
+    reconstruction_curves,
+)
+
+__all__ = [
+    "METHODS", "RANK_RULES", "TIMING", "RankStudy", "Tucker2", "TuckerConv", "choose_ranks",
+    "compare_methods", "conv_layers", "decompose_conv", "decompose_model", "decompose_weight",
+    "default_layers", "hooi", "hosvd", "layer_at_ranks", "layer_error", "layer_input",
+    "leading_vectors", "output_error", "rank_study", "ranks_by_energy", "ranks_by_keep_fraction",
+    "reconstruction_curves", "relative_error", "unfold", "unfolding_spectra", "weight_error",
+]  # fmt: skip

@@ -1,0 +1,178 @@
+"""Every notebook runs under papermill in the smoke profile with injected parameters, and its
+metrics.json holds what those parameters ask for."""
+
+import json
+from pathlib import Path
+
+import papermill
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def check_training(metrics):
+    assert metrics["model"] == "lenet300" and metrics["params"] == 266610
+    assert 0.5 < metrics["test_accuracy"] <= 1 and metrics["epochs"] == 1
+    assert [run["lr"] for run in metrics["grid"]] == [0.05, 0.01]
+    assert {run["lr"]: run["diverged"] for run in metrics["learning_rates"]}[1000.0] is True
+    assert {"steps", "epochs", "confusion", "grid_lr", "lr"} <= set(metrics["figures"])
+
+
+def check_lc_compression(metrics):
+    assert metrics["profile"] == "smoke" and metrics["model"] == "lenet300"
+    assert 0 < metrics["reference"]["test_error"] < 0.9
+    runs = {run["run"]: run for run in metrics["runs"]}
+    assert set(runs) == {"pruning 0.05", "quantization 2", "fixed rank 5"}
+    assert round(runs["quantization 2"]["ratio"], 1) == 30.5
+    assert runs["pruning 0.05"]["params"] == round(0.05 * 266200) + 410
+    assert runs["fixed rank 5"]["tasks"].startswith("fc1: low-rank r = 5")
+    for run in metrics["runs"] + metrics["mixes"] + metrics["schedules"]:
+        assert {"ratio", "train_error", "test_error", "direct_test_error", "tasks"} <= set(run)
+    assert len(metrics["mixes"]) == 7
+    assert metrics["lc_config"]["mu_schedule"] == [9e-4]
+    assert {"error_vs_ratio", "error_vs_codebook", "pareto_lenet300", "mu_effect"} <= set(
+        metrics["figures"]
+    )
+
+
+def check_pruning(metrics):
+    assert metrics["profile"] == "smoke" and metrics["model"] == "fashion_cnn"
+    scan = metrics["sensitivity"]
+    assert scan["rates"] == [0.0, 0.8] and scan["scope"] == "global"
+    assert list(scan["accuracy"]) == ["conv2", "fc1", "all layers"]
+    assert all(curve[0] == scan["baseline"] for curve in scan["accuracy"].values())
+    structured = metrics["structured"]
+    assert structured["settings"]["order"] == "cheapest"
+    assert structured["settings"]["round_to"] == {"conv2": 1, "fc1": 4}
+    assert structured["widths"] == {"conv2": 12, "fc1": 96}  # 4 removals: 4 steps, 1 step of 4
+    assert structured["trajectory"]["phase"] == ["start"] + ["prune"] * 5
+    assert structured["settings"]["latency"]["batch_size"] == 64  # the table of layer times
+    assert all(ms > 0 for ms in structured["trajectory"]["latency_ms"])
+    assert structured["settings"]["latency_step"] is None  # only order "latency" steps by time
+    chosen = metrics["chosen"]
+    assert (chosen["c1"], chosen["c2"], chosen["f1"]) == (12, 12, 96)
+    assert all(type(chosen[key]) is int for key in ("c1", "c2", "f1", "params", "flops"))
+    assert chosen["final_epochs"] == 0
+    assert chosen["test_accuracy"] == chosen["test_accuracy_before_finetune"]
+    assert chosen["flops"] == chosen["formula_torch"] < chosen["original"]["flops"]
+    assert chosen["timing"]["batch_size"] == 64 and chosen["timing"]["images"] == 10000
+    by_layer = chosen["time_by_layer"]
+    assert by_layer["conv2"]["flops_pruned"] == 64 * 2 * 12 * 12 * 25 * 22 * 22
+    assert by_layer["total"]["flops_pruned"] == 64 * chosen["flops"]
+    assert metrics["masked_speedup"]["flop_ratio"] == 1.0
+    assert {"sensitivity", "histograms", "structured"} <= set(metrics["figures"])
+
+
+def check_tucker(metrics):
+    assert metrics["profile"] == "smoke" and metrics["model"] == "vgg_small"
+    assert metrics["layers"] == ["conv3", "conv5"] and metrics["method"] == "hosvd"
+    assert metrics["full_rank_output_error"] < 1e-5
+    curves = metrics["curves"]
+    assert [(row["varied"], row["rank"]) for row in curves] == [
+        ("R1", 1), ("R1", 16), ("R1", 32), ("R2", 1), ("R2", 32), ("R2", 64)
+    ]  # fmt: skip
+    sweep = {row["model"]: row for row in metrics["sweep"]}
+    assert list(sweep) == ["original", "k=1", "k=8"]
+    assert sweep["original"]["accuracy"] == metrics["reference_accuracy"]
+    # full ranks: the same outputs up to float rounding, so at most one of 256 test images flips
+    assert sweep["k=8"]["accuracy"] == pytest.approx(metrics["reference_accuracy"], abs=1 / 256)
+    assert sweep["k=1"]["flop_ratio"] > 1 > sweep["k=8"]["flop_ratio"]
+    assert sweep["k=1"]["accuracy_tuned"] is not None and sweep["k=8"]["accuracy_tuned"] is None
+    assert {row["layer"] for row in metrics["sweep_layers"]} == {"conv3", "conv5"}
+    assert [row["k"] for row in metrics["methods"]] == [1, 8]
+    assert {"reconstruction", "accuracy", "forward_time"} <= set(metrics["figures"])
+
+
+def check_alpha_branch(metrics):
+    assert metrics["profile"] == "smoke" and metrics["model"] == "vgg_small"
+    assert metrics["schedule"] == [0.5, 0.0]
+    assert [row["pair"] for row in metrics["branches"]] == ["conv6 -> fc1", "fc1 -> fc2"]
+    stages = metrics["runs"]["frozen"]["stages"]
+    assert [stage["alpha"] for stage in stages] == [0.5, 0.0]
+    assert metrics["folded_run"] == "frozen"
+    check = metrics["fold_check"]
+    assert check["folded_accuracy"] == check["branched_accuracy"] == stages[-1]["test_accuracy"]
+    costs = {row["model"]: row for row in metrics["costs"] if row["device"] == "cpu"}
+    # conv6 128 -> 32 outputs, bn6 folded away, fc1 32*9 -> 64, fc2 64 -> 10 inputs
+    assert costs["original"]["params"] == 585066
+    assert costs["folded"]["params"] == 585066 - 147584 + 36896 - 256 - 295168 + 18496 - 2570 + 650
+    assert {"alpha_stages", "alpha_accuracy", "costs"} <= set(metrics["figures"])
+
+
+CASES = {
+    "01_training": (
+        {
+            "model": "lenet300",
+            "grid": {"lr": [0.05, 0.01]},
+            "divergence_lrs": [1000.0],
+        },
+        check_training,
+    ),
+    "02_lc_compression": (
+        {
+            "codebook_sizes": [2],
+            "keep_fractions": [0.05],
+            "rank_alphas": [],
+            "ranks": [5],
+        },
+        check_lc_compression,
+    ),
+    "03_pruning": (
+        {
+            "prune_rates": [0.8, 0.0],
+            "scan_layers": ["conv2", "fc1"],
+            "scope": "global",
+            "histogram_rate": 0.8,
+            "structured_layers": ["conv2", "fc1"],
+            "norm": "l1",
+            "order": "cheapest",
+            "accuracy_floor": 0.0,
+            "max_removals": 4,
+            "round_to": {"fc1": 4},
+            "finetune_epochs": 0,
+            "final_epochs": 0,
+            "eval_images": 200,
+            "latency_batch": 64,
+            "latency_repeats": 2,
+        },
+        check_pruning,
+    ),
+    "04_tucker": (
+        {
+            "layers": ["conv3", "conv5"],
+            "ks": [1, 8],
+            "finetune_ks": [1],
+            "curve_layer": "conv3",
+            "curve_points": 3,
+            "method": "hosvd",
+        },
+        check_tucker,
+    ),
+    "05_alpha_branch": (
+        {
+            "layers": ["conv6", "fc1"],
+            "widths": {"conv6": 32, "fc1": 64},
+            "branch_init": "random",
+            "alphas": [0.5, 0.0],
+            "pretrained_weights": ["frozen"],
+        },
+        check_alpha_branch,
+    ),
+}
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("notebook", CASES)
+def test_notebook_runs_with_injected_parameters(notebook, tmp_path):
+    parameters, check = CASES[notebook]
+    out = tmp_path / "run"
+    papermill.execute_notebook(
+        str(ROOT / "notebooks" / f"{notebook}.ipynb"),
+        str(tmp_path / "executed.ipynb"),
+        parameters={"profile": "smoke", "output_dir": str(out), **parameters},
+        cwd=str(ROOT / "notebooks"),
+        progress_bar=False,
+    )
+    metrics = json.loads((out / "metrics.json").read_text())
+    check(metrics)
+    assert all((out / f"{name}.png").is_file() for name in metrics["figures"])
