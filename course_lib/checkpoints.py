@@ -52,24 +52,31 @@ def save_checkpoint(
     return paths.atomic_write(path, lambda tmp: torch.save(payload, tmp))
 
 
-def load_checkpoint(path, model: nn.Module | None = None) -> tuple[nn.Module, dict]:
-    """Load weights only (no pickled code); rebuild the model from the config if none is given."""
+def load_checkpoint(
+    path, model: nn.Module | None = None, expected: TrainConfig | None = None
+) -> tuple[nn.Module, dict]:
+    """Load weights only (no pickled code); rebuild the model from the config if none is given.
+    With ``expected``, a checkpoint whose recorded training config differs is refused."""
     path = Path(path)
     if not path.is_file():
         raise CourseError(f"No checkpoint at {path}.")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises several types for damaged or foreign files
-        raise CourseError(f"{path} is not a readable checkpoint ({err}); delete it.") from None
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise CourseError(f"{path} is not a course_lib checkpoint (format {FORMAT}).")
-    config = TrainConfig.from_dict(payload["config"])
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        raise CourseError(
+            f"{path} is not a readable checkpoint: delete it (a cached reference is then trained "
+            f"again) or replace it.\nReading it failed with {type(err).__name__}: {reason}"
+        ) from None
+    config = _recorded_config(path, payload)
+    if expected is not None:
+        _check_recorded(path, config, expected)
     if model is None:
         model = build_model(config.model, payload["input_shape"], **config.model_kwargs)
-    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    expected_shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     found = {k: tuple(v.shape) for k, v in payload["state_dict"].items()}
-    if expected != found:
-        differ = sorted(set(expected.items()) ^ set(found.items()))[:4]
+    if expected_shapes != found:
+        differ = sorted(set(expected_shapes.items()) ^ set(found.items()))[:4]
         raise CourseError(
             f"{path} holds weights for {config.model} {config.model_kwargs} that do not fit this "
             f"model (first differences: {differ}). Build the model it was saved from."
@@ -82,6 +89,41 @@ def load_checkpoint(path, model: nn.Module | None = None) -> tuple[nn.Module, di
         "history": None if history is None else History.from_dict(history),
         "path": str(path),
     }
+
+
+PAYLOAD = {"format", "config", "input_shape", "metrics", "state_dict"}
+
+
+def _recorded_config(path: Path, payload) -> TrainConfig:
+    """The training config a checkpoint records, once its payload has every part it needs."""
+    if (
+        not isinstance(payload, dict)
+        or payload.get("format") != FORMAT
+        or not PAYLOAD <= set(payload)
+        or not isinstance(payload["state_dict"], dict)
+    ):
+        raise CourseError(
+            f"{path} is not a course_lib checkpoint (format {FORMAT}): delete it or replace it."
+        )
+    try:
+        return TrainConfig.from_dict(payload["config"])
+    except (CourseError, TypeError, ValueError) as err:
+        raise CourseError(
+            f"{path} records a training config this release cannot read ({err}): delete it."
+        ) from None
+
+
+def _check_recorded(path: Path, config: TrainConfig, expected: TrainConfig) -> None:
+    """Refuse a checkpoint trained with other settings than ``expected`` (device aside)."""
+    found, asked = asdict(config), asdict(expected)
+    differ = [k for k in asked if k != "device" and found[k] != asked[k]]
+    if differ:
+        held = ", ".join(f"{k}={found[k]!r}" for k in differ[:3])
+        wanted = ", ".join(f"{k}={asked[k]!r}" for k in differ[:3])
+        raise CourseError(
+            f"{path} holds a {config.model} on {config.dataset} trained with {held}, where "
+            f"{wanted} was asked for: delete the file (the reference is then trained again)."
+        )
 
 
 def reference_config(
@@ -112,8 +154,9 @@ def reference_model(
     """
     path = cache_dir(cache) / "models" / f"{config.model}-{config.dataset}-{config.key()}.pt"
     if path.is_file():
-        model, record = load_checkpoint(path)
+        model, record = load_checkpoint(path, expected=config)
         return model.eval(), {**record, "cached": True}
+    paths.writable_folder(path.parent, "The model cache ($COURSE_CACHE)")
     data = data or load_data(config.dataset, val_size=config.val_size, subset=config.subset)
     model = initial_model(config, data)
     history = fit(model, data, config, progress=progress)

@@ -19,7 +19,7 @@ def integer(name: str, value, low: int | None = None, high: int | None = None) -
     inside = (low is None or value >= low) if isinstance(value, int) else False
     inside = inside and (high is None or value <= high)
     if isinstance(value, bool) or not isinstance(value, int) or not inside:
-        raise CourseError(f"{name} must be an integer {_bounds(low, high)}, got {value!r}.")
+        raise CourseError(f"{name} must be an integer {bounds(low, high)}, got {value!r}.")
     return value
 
 
@@ -39,7 +39,7 @@ def number(
     if ok and high is not None:
         ok = value < high if open_high else value <= high
     if not ok:
-        where = _bounds(low, high, open_low, open_high)
+        where = bounds(low, high, open_low, open_high)
         raise CourseError(f"{name} must be a number {where}, got {value!r}.")
     return value
 
@@ -52,7 +52,8 @@ def choice(name: str, value, allowed: Iterable):
     return value
 
 
-def _bounds(low, high, open_low: bool = False, open_high: bool = False) -> str:
+def bounds(low, high, open_low: bool = False, open_high: bool = False) -> str:
+    """The range text of a message: "in [0, 1)", ">= 1", "" (no bound)."""
     if low is not None and high is not None:
         return f"in {'(' if open_low else '['}{low}, {high}{')' if open_high else ']'}"
     if low is not None:

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from course_lib import checks
+from course_lib import checks, network
 from course_lib.errors import CourseError
 
 
@@ -29,6 +29,7 @@ class DatasetInfo:
     std: tuple[float, ...]
     classes: tuple[str, ...]
     val_size: int
+    input_shape: tuple[int, int, int]  # (C, H, W) of an image
 
 
 DIGITS = tuple(str(d) for d in range(10))
@@ -44,6 +45,7 @@ DATASETS: dict[str, DatasetInfo] = {
         (0.3081,),
         DIGITS,
         5000,
+        (1, 28, 28),
     ),
     "fashion-mnist": DatasetInfo(
         "FashionMNIST",
@@ -57,6 +59,7 @@ DATASETS: dict[str, DatasetInfo] = {
         ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat")
         + ("Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
         5000,
+        (1, 28, 28),
     ),
     "cifar10": DatasetInfo(
         "CIFAR10",
@@ -70,6 +73,7 @@ DATASETS: dict[str, DatasetInfo] = {
         ("airplane", "automobile", "bird", "cat", "deer")
         + ("dog", "frog", "horse", "ship", "truck"),
         5000,
+        (3, 32, 32),
     ),
 }
 SYSTEM_DATA = Path("/usr/share/datasets")
@@ -212,24 +216,58 @@ def _read_idx_split(folder: Path, files: tuple[str, ...]) -> Split:
     )
 
 
+# The only globals a real CIFAR-10 python batch names: numpy's array reconstruction (pickles
+# of numpy 1 and 2, Python 2 and 3). Any other (code a hostile file would run) is refused.
+CIFAR_GLOBALS = {
+    ("numpy", "ndarray"),
+    ("numpy", "dtype"),
+    ("numpy.core.multiarray", "_reconstruct"),
+    ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.core.numeric", "_frombuffer"),
+    ("numpy._core.numeric", "_frombuffer"),
+    ("_codecs", "encode"),
+}
+
+
+class _BatchUnpickler(pickle.Unpickler):
+    """Unpickles a CIFAR-10 batch (dicts, lists, bytes, numbers, numpy arrays) and nothing
+    else: no code named in the file can run."""
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in CIFAR_GLOBALS:
+            raise pickle.UnpicklingError(f"it names {module}.{name}, which no CIFAR-10 batch holds")
+        if module.startswith("numpy.core.") and hasattr(np, "_core"):  # numpy 1's name for it
+            module = "numpy._core." + module.removeprefix("numpy.core.")
+        return super().find_class(module, name)
+
+
+def _read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """The images [N, 3072] and labels [N] of one batch file, read without running its code."""
+    try:
+        with open(path, "rb") as f:
+            batch = _BatchUnpickler(f, encoding="bytes").load()
+        data = np.asarray(batch[b"data"])
+        labels = np.asarray(batch[b"labels"], dtype=np.int64)
+    except Exception as err:  # a damaged or foreign pickle fails in many ways
+        reason = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+        raise CourseError(
+            f"{path} is not a CIFAR-10 python batch ({reason}): delete the folder and download "
+            "it again."
+        ) from None
+    fits = data.dtype == np.uint8 and data.ndim == 2 and data.shape[1] == 3 * 32 * 32
+    if not fits or labels.shape != (len(data),) or not np.isin(labels, range(10)).all():
+        raise CourseError(
+            f"{path} holds data {data.dtype} {data.shape} and labels {labels.shape}, not a "
+            "CIFAR-10 batch (uint8 [N, 3072], labels 0-9): delete the folder and download it again."
+        )
+    return data, labels
+
+
 def _read_cifar_split(folder: Path, files: tuple[str, ...]) -> Split:
-    images, labels = [], []
-    for name in files:
-        try:
-            with open(folder / name, "rb") as f:
-                batch = pickle.load(f, encoding="bytes")
-            data = np.asarray(batch[b"data"], dtype=np.uint8)
-            batch_labels = np.asarray(batch[b"labels"], dtype=np.int64)
-        except (OSError, EOFError, pickle.UnpicklingError, KeyError, TypeError, ValueError) as err:
-            raise CourseError(
-                f"{folder / name} is not a CIFAR-10 python batch ({type(err).__name__}: {err}): "
-                "delete the folder and download it again."
-            ) from None
-        if data.ndim != 2 or data.shape[1] != 3 * 32 * 32 or len(data) != len(batch_labels):
-            raise CourseError(f"{folder / name} holds data of shape {data.shape}: not CIFAR-10.")
-        images.append(data.reshape(-1, 3, 32, 32))
-        labels.append(batch_labels)
-    return Split(torch.from_numpy(np.concatenate(images)), torch.from_numpy(np.concatenate(labels)))
+    batches = [_read_cifar_batch(folder / name) for name in files]
+    images = np.concatenate([data.reshape(-1, 3, 32, 32) for data, _ in batches])
+    labels = np.concatenate([labels for _, labels in batches])
+    return Split(torch.from_numpy(images), torch.from_numpy(labels))
 
 
 READERS = {"mnist": _read_idx_split, "fashion-mnist": _read_idx_split, "cifar10": _read_cifar_split}
@@ -247,21 +285,27 @@ def _find_folder(name: str, roots: list[Path]) -> Path | None:
 
 
 def _download(name: str, root: Path) -> None:
+    """Download ``name`` through torchvision into ``root``; every wait on the network is bounded
+    (``network.timeout``)."""
     import torchvision
 
     dataset_class = getattr(torchvision.datasets, DATASETS[name].torchvision_class)
+    seconds = network.timeout()
     try:
         root.mkdir(parents=True, exist_ok=True)
-        for train in (True, False):
-            dataset_class(str(root), train=train, download=True)
-    except Exception as err:  # torchvision raises RuntimeError, URLError, OSError, ...
+        with network.bounded_sockets():
+            for train in (True, False):
+                dataset_class(str(root), train=train, download=True)
+    except Exception as err:  # torchvision raises RuntimeError, URLError, OSError, timeouts ...
+        reason = str(err).splitlines()[0] if str(err) else ""
         raise CourseError(
-            f"No {name} files were found and downloading them into {root} failed "
-            f"({type(err).__name__}: {err}). Three ways to get them: (1) give a data folder that "
-            f"holds them (data_dir=... or the COURSE_DATA environment variable), (2) connect to "
-            f"the "
-            f"network and run again to download them through torchvision, (3) for fashion-mnist "
-            f"on Debian, `apt-get install dataset-fashion-mnist`."
+            f"No {name} files were found and downloading them failed: give data_dir (or "
+            f"COURSE_DATA) a folder that holds them, or connect to the network and run again.\n"
+            f"The download into {root} failed ({type(err).__name__}: {reason}); each wait on the "
+            f"network lasts at most {seconds:g} s (${network.VARIABLE}).\n"
+            "The files are looked for in data_dir (or COURSE_DATA), else in "
+            f"{DEFAULT_DATA}, and in {SYSTEM_DATA} (for fashion-mnist on Debian: "
+            "`apt-get install dataset-fashion-mnist`)."
         ) from None
 
 
@@ -273,9 +317,10 @@ def load_raw(
         raise CourseError(f"Unknown dataset {name!r}: choose one of {', '.join(DATASETS)}.")
     data_dir = data_dir or os.environ.get("COURSE_DATA")
     if data_dir is not None and not Path(data_dir).is_dir():
+        problem = "is a file, not a folder" if Path(data_dir).exists() else "does not exist"
         raise CourseError(
-            f"Data folder {data_dir} does not exist: create it, or leave data_dir unset "
-            "(and COURSE_DATA unset) to use the default folder."
+            f"Data folder {data_dir} {problem}: give a folder (create it first), or leave "
+            "data_dir and COURSE_DATA unset to use the default folder."
         )
     roots = [Path(data_dir)] if data_dir else [DEFAULT_DATA]
     folder = _find_folder(name, roots + [SYSTEM_DATA])
@@ -289,7 +334,8 @@ def load_raw(
         folder = _find_folder(name, roots)
         if folder is None:
             raise CourseError(
-                f"torchvision downloaded {name} into {roots[0]} but no files are there."
+                f"torchvision downloaded {name} into {roots[0]} but no files are there: delete "
+                "that folder's download and run again, or give data_dir a folder that holds them."
             )
     read = READERS[name]
     return {split: read(folder, files) for split, files in DATASETS[name].files.items()}

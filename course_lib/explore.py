@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import itertools
+from collections.abc import Callable
 from dataclasses import asdict, fields, replace
 
 import pandas as pd
@@ -42,13 +43,18 @@ def grid_configs(base: TrainConfig, grid: dict[str, list]) -> list[TrainConfig]:
 
 
 def run_grid(
-    base: TrainConfig, grid: dict[str, list], data: DataBundle, progress: bool = True
+    base: TrainConfig,
+    grid: dict[str, list],
+    data: DataBundle,
+    progress: bool = True,
+    epoch: Callable | None = None,
 ) -> tuple[pd.DataFrame, list[History]]:
-    """Train every grid point; one table row per run (its settings and final figures)."""
+    """Train every grid point; one table row per run (its settings and final figures). ``epoch``:
+    a student's ``sgd_epoch`` for ``fit`` to train with."""
     configs = grid_configs(base, grid)
     rows, histories = [], []
     for config in tqdm(configs, desc="grid", disable=not progress):
-        history = fit(initial_model(config, data), data, config, progress=False)
+        history = fit(initial_model(config, data), data, config, progress=False, epoch=epoch)
         settings = {k: v for k, v in asdict(config).items() if k in grid}
         settings.update({k: v for k, v in config.model_kwargs.items() if k in grid})
         rows.append({**settings, **history.final, "divergence": history.divergence})

@@ -30,26 +30,31 @@ def records(table) -> list[dict]:
 
 class RunOutputs:
     """Where one notebook run writes. ``output_dir=None`` makes a fresh folder
-    ``<timestamp>-<notebook>`` under $COURSE_RUNS (default ``runs/``); a folder that already
-    holds an earlier run's metrics is refused."""
+    ``<timestamp>-<notebook>`` under $COURSE_RUNS (default ``runs/``). Made before the notebook
+    does any work: a folder that is a file, cannot be written, or holds any file of an earlier
+    run is refused, so nothing a user produced is overwritten."""
 
     def __init__(self, output_dir: str | Path | None, notebook: str):
         if output_dir is None:
-            output_dir = paths.fresh_folder(os.environ.get("COURSE_RUNS", "runs"), notebook)
-        self.path = Path(output_dir)
-        if (self.path / "metrics.json").exists():
+            runs = os.environ.get("COURSE_RUNS", "runs")
+            output_dir = paths.fresh_folder(runs, notebook, "$COURSE_RUNS (the runs folder)")
+        self.path = paths.writable_folder(output_dir, "output_dir")
+        earlier = sorted(p.name for p in self.path.iterdir() if not _this_runs(p))
+        if earlier:
+            shown = ", ".join(earlier[:3]) + (", ..." if len(earlier) > 3 else "")
             raise CourseError(
-                f"{self.path} already holds the results of an earlier run: pass a new output_dir "
-                "(or None for a fresh folder)."
+                f"output_dir {self.path} already holds files of an earlier run ({shown}): pass "
+                "a new folder (or None for a fresh one); nothing in it was changed."
             )
-        self.path.mkdir(parents=True, exist_ok=True)
         self.figures: list[str] = []
 
     def save_figure(self, fig, name: str) -> Path:
         path = self.path / f"{name}.png"
-        if name in self.figures:
+        if name in self.figures or path.exists():
             raise CourseError(f"Figure {name!r} was already saved in this run: use another name.")
-        fig.savefig(path, dpi=110, bbox_inches="tight")
+        paths.atomic_write(
+            path, lambda tmp: fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
+        )
         self.figures.append(name)
         return path
 
@@ -58,3 +63,9 @@ class RunOutputs:
         if path.exists():
             raise CourseError(f"{path} exists already: metrics are written once per run.")
         return paths.write_json(path, _plain({**metrics, "figures": self.figures}), allow_nan=False)
+
+
+def _this_runs(path: Path) -> bool:
+    """Whether a file in a new output folder belongs to this run: the executed notebook that
+    papermill writes there as it runs, or hidden files (Jupyter's checkpoints)."""
+    return path.suffix == ".ipynb" or path.name.startswith(".")

@@ -9,6 +9,8 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
+from course_lib.errors import CourseError
+
 
 def atomic_write(path: str | Path, write: Callable[[str], None]) -> Path:
     """Call ``write(tmp)`` on a temporary file beside ``path``, then move it into place: a
@@ -36,15 +38,34 @@ def write_json(path: str | Path, content, **options) -> Path:
     return write_text(path, json.dumps(content, indent=2, **options))
 
 
-def fresh_folder(parent: str | Path, name: str) -> Path:
+def writable_folder(path: str | Path, what: str) -> Path:
+    """``path`` as a folder this process can write into, created when missing; a CourseError
+    naming ``what`` ("output_dir", "--runs-dir") when it is a file or cannot be written."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise CourseError(f"{what} {path} is a file, not a folder: pass a folder path.")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as err:
+        raise CourseError(
+            f"{what} {path} is not a folder this user can write to ({err.strerror or err}): "
+            "pass another folder."
+        ) from None
+    return path
+
+
+def fresh_folder(parent: str | Path, name: str, what: str = "the runs folder") -> Path:
     """A new folder ``parent/<timestamp>-<name>`` (``-2``, ``-3``, … when taken); never one
-    that exists."""
+    that exists. ``parent`` (named ``what`` in a refusal) must be a folder one can write to."""
+    writable_folder(parent, what)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     base = Path(parent) / f"{stamp}-{name}"
     folder, attempt = base, 1
     while True:
         try:
-            folder.mkdir(parents=True, exist_ok=False)
+            folder.mkdir(exist_ok=False)
             return folder
         except FileExistsError:
             attempt += 1

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+import difflib
 import os
 import warnings
 from collections.abc import Mapping
@@ -11,6 +13,7 @@ from types import SimpleNamespace
 
 import yaml
 
+from course_lib import specs
 from course_lib.errors import CourseError
 
 PROFILES = ("smoke", "default", "full")
@@ -49,35 +52,140 @@ def read_yaml(path: str | Path, what: str):
     if not path.is_file():
         raise CourseError(f"No {what} at {path}.")
     try:
-        return yaml.safe_load(path.read_text())
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
-        raise CourseError(f"{path} is not valid YAML: {exc}".splitlines()[0]) from None
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise CourseError(f"{path} is not valid YAML ({problem}{where}): fix it.") from None
+    except UnicodeDecodeError:
+        raise CourseError(f"{path} is not a text file (UTF-8): pass a YAML file.") from None
 
 
 @cache
 def load_profile_file(notebook: str) -> dict:
+    """The content of ``profiles/<notebook>.yaml``."""
     path = FOLDER / f"{notebook}.yaml"
     if not path.is_file():
         known = sorted(p.stem for p in FOLDER.glob("*.yaml"))
         raise CourseError(f"No profiles for {notebook!r}: one of {known}.")
-    return yaml.safe_load(path.read_text())
+    content = read_yaml(path, "profile file")
+    if not isinstance(content, dict):
+        raise CourseError(f"{path} must be a mapping (profile name -> settings): restore it.")
+    return content
+
+
+def profile_settings(notebook: str, profile: str) -> dict:
+    """The settings of ``profile`` in the notebook's profile file; every profile must be there,
+    each naming the same settings."""
+    path = FOLDER / f"{notebook}.yaml"
+    table = load_profile_file(notebook)
+    for name in PROFILES:
+        if not isinstance(table.get(name), dict):
+            raise CourseError(f"{path} lacks the profile {name!r} (a mapping of settings): add it.")
+    for name in PROFILES:
+        differ = sorted(set(table[name]) ^ set(table[profile]))
+        if differ:
+            raise CourseError(
+                f"{path}: the profiles {profile!r} and {name!r} differ in the settings {differ}; "
+                "give every profile the same settings."
+            )
+    return dict(table[profile])
 
 
 def resolve(notebook: str, parameters: Mapping) -> SimpleNamespace:
-    """A notebook's settings: for each setting of its profile file, the value of the notebook
-    parameter of that name (``parameters``: the notebook's ``globals()``), or the profile's value
-    where that is None; the profile is ``parameters["profile"]`` (see resolve_profile_name)."""
+    """A notebook's settings, checked before it does any work: for each setting of its profile
+    file, the notebook parameter of that name (``parameters``: the notebook's ``globals()``), or
+    the profile's value where that is None; the profile is ``parameters["profile"]`` (see
+    resolve_profile_name). Every parameter is checked against the notebook's spec
+    (course_lib/specs), and a name given to the notebook that is not one of its parameters (a
+    misspelt name papermill injects with only a warning) is refused."""
     parameters = _with_new_names(notebook, parameters)
-    name = resolve_profile_name(parameters.get("profile"))
-    settings = dict(load_profile_file(notebook)[name])
+    _refuse_unknown(notebook, parameters, _assigned_by_parameter_cells(parameters))
+    values = check(notebook, parameters)
+    settings = profile_settings(notebook, values["profile"])
+    return SimpleNamespace(profile=values["profile"], **{k: values[k] for k in settings})
+
+
+def check(notebook: str, parameters: Mapping) -> dict:
+    """``parameters`` (a notebook's parameters by name; names left out are not checked) with
+    None replaced by the profile's value, each checked against the notebook's spec; the profile's
+    name is under "profile". A CourseError names the first value that is not allowed."""
+    spec = specs.spec_of(notebook)
+    profile = resolve_profile_name(parameters.get("profile"))
+    settings = profile_settings(notebook, profile)
     missing = sorted(set(settings) - set(parameters))
     if missing:
         raise CourseError(
             f"{notebook}'s parameters cell lacks the profile setting(s) {missing}: add them "
             "with the value None."
         )
-    settings.update({k: parameters[k] for k in settings if parameters[k] is not None})
-    return SimpleNamespace(profile=name, **settings)
+    values = {k: parameters[k] for k in spec.parameters if k in parameters}
+    from_profile = [k for k in settings if parameters[k] is None]
+    values.update({k: settings[k] for k in from_profile})
+    where = f"the {profile} profile's value in course_lib/profiles/{notebook}.yaml"
+    spec.check(notebook, values, dict.fromkeys(from_profile, where))
+    return {**values, "profile": profile}
+
+
+# Values papermill can inject; modules, functions and classes are the notebook's own imports.
+PLAIN = (type(None), bool, int, float, complex, str, bytes, list, tuple, dict, set)
+
+
+def _refuse_unknown(notebook: str, parameters: Mapping, assigned: set[str] | None) -> None:
+    """Refuse a plain value under a name that is no parameter of ``notebook``; ``assigned``
+    (None: every name) limits the suspects to the names the parameter cells assigned."""
+    known = {*specs.spec_of(notebook).parameters, "profile"}
+    unknown = sorted(
+        name
+        for name, value in parameters.items()
+        if name not in known
+        and not name.startswith("_")
+        and isinstance(value, PLAIN)
+        and (assigned is None or name in assigned)
+    )
+    if unknown:
+        close = difflib.get_close_matches(unknown[0], known, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise CourseError(
+            f"{notebook} has no parameter {unknown[0]!r}{hint}: its parameters are "
+            f"{', '.join(sorted(known))}."
+        )
+
+
+def _assigned_by_parameter_cells(namespace: Mapping) -> set[str] | None:
+    """The names assigned by the cells run just before the current one that do nothing but
+    assign (the parameters cell, papermill's injected cell), read from IPython's input history
+    ``In``; None outside IPython. Names that later cells of an earlier run left in a JupyterLab
+    kernel are not among them."""
+    history = namespace.get("In")
+    if not isinstance(history, list) or not history:
+        return None
+    names: set[str] = set()
+    for source in reversed(history[:-1]):  # history[-1] is the cell running now
+        assigned = _assignments(source)
+        if not assigned:
+            break
+        names |= assigned
+    return names
+
+
+def _assignments(source: str) -> set[str]:
+    """The names a cell assigns when every statement of it is an assignment to names; else an
+    empty set."""
+    try:
+        body = ast.parse(source).body
+    except SyntaxError:
+        return set()
+    names = set()
+    for node in body:
+        if isinstance(node, ast.Assign) and all(isinstance(t, ast.Name) for t in node.targets):
+            names |= {target.id for target in node.targets}
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            names.add(node.target.id)
+        else:
+            return set()
+    return names
 
 
 def _with_new_names(notebook: str, parameters: Mapping) -> dict:

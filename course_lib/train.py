@@ -8,6 +8,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields, replace
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -166,12 +167,18 @@ def predictions(model: nn.Module, data: DataBundle, split: str = "test") -> torc
     return torch.cat([model(x).argmax(1).cpu() for x, _ in loader])
 
 
-def confusion_matrix(model: nn.Module, data: DataBundle, split: str = "test") -> np.ndarray:
-    """Counts [true class, predicted class] over a split."""
-    k = data.num_classes
-    labels = data.split(split).labels
-    flat = labels * k + predictions(model, data, split)
-    return torch.bincount(flat, minlength=k * k).reshape(k, k).numpy()
+def count_confusion(labels: torch.Tensor, predicted: torch.Tensor, num_classes: int) -> np.ndarray:
+    """Counts [true class, predicted class] of two 1-D integer tensors of the same length."""
+    flat = labels * num_classes + predicted
+    return torch.bincount(flat, minlength=num_classes**2).reshape(num_classes, num_classes).numpy()
+
+
+def confusion_matrix(
+    model: nn.Module, data: DataBundle, split: str = "test", count=count_confusion
+) -> np.ndarray:
+    """Counts [true class, predicted class] over a split; ``count`` (labels, predictions,
+    number of classes) is ``count_confusion`` or a student's own."""
+    return count(data.split(split).labels, predictions(model, data, split), data.num_classes)
 
 
 def initial_model(config: TrainConfig, data: DataBundle) -> nn.Module:
@@ -180,6 +187,59 @@ def initial_model(config: TrainConfig, data: DataBundle) -> nn.Module:
     torch.manual_seed(config.seed)
     model = build_model(config.model, data.input_shape, data.num_classes, **config.model_kwargs)
     return initialize(model, config.init)
+
+
+class Diverged(Exception):
+    """A training step's loss became NaN or exploded: training stops there."""
+
+
+def sgd_epoch(model: nn.Module, batches, optimizer, scheduler) -> list[float]:
+    """One epoch of SGD: for each batch (x, y) the gradients are zeroed, the cross-entropy of
+    model(x) against y is back-propagated and the optimizer takes a step; after the last batch
+    the learning-rate schedule takes its one step of the epoch. The loss of every step."""
+    losses = []
+    for x, y in batches:
+        optimizer.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    scheduler.step()
+    return losses
+
+
+def _plugged_epoch(run_epoch, model, loader, optimizer, scheduler, max_loss, epoch, steps):
+    """``run_epoch`` (``sgd_epoch`` or a student's own) for one epoch, as ``_epoch`` reports
+    it: a forward hook records each step's loss and accuracy and stops a diverging step
+    before its backward pass."""
+    labels, first = [], len(steps)
+
+    def batches():
+        for x, y in loader:
+            labels.append(y)
+            yield x, y
+
+    @torch.no_grad()
+    def record(module, args, out):
+        y = labels[-1]
+        value = F.cross_entropy(out, y).item()
+        if not math.isfinite(value) or value > max_loss:
+            raise Diverged(f"loss became {value:.4g} at epoch {epoch}, step {len(steps) + 1}")
+        steps.append((len(steps) + 1, epoch, value, (out.argmax(1) == y).float().mean().item()))
+
+    handle = model.register_forward_hook(record)
+    try:
+        run_epoch(model, batches(), optimizer, scheduler)
+    except Diverged as stop:
+        return {}, str(stop)
+    finally:
+        handle.remove()
+    sizes = [len(y) for y in labels]
+    done = steps[first:]
+    count = max(sum(sizes[: len(done)]), 1)
+    loss_sum = sum(step[2] * n for step, n in zip(done, sizes, strict=False))
+    correct_sum = sum(step[3] * n for step, n in zip(done, sizes, strict=False))
+    return {"train_loss": loss_sum / count, "train_accuracy": correct_sum / count}, None
 
 
 def _epoch(model, loader, optimizer, extra_loss, max_loss: float, epoch: int, steps: list):
@@ -214,6 +274,16 @@ def _loaders(data: DataBundle, config: TrainConfig, device, eval_splits):
     }
 
 
+def _epoch_runner(epoch, model, loader, optimizer, steps_lr, extra_loss, max_loss):
+    """(epoch number, steps) -> ``_epoch``'s result, by the library's loop or by ``epoch``."""
+    if epoch is None:
+        return partial(_epoch, model, loader, optimizer, extra_loss, max_loss)
+    if extra_loss is not None:
+        raise CourseError("fit: a plug-in epoch cannot add extra_loss; give one or the other.")
+    schedule = steps_lr or StepLR(optimizer, 1, 1.0)  # the constant schedule of step_size 0
+    return partial(_plugged_epoch, epoch, model, loader, optimizer, schedule, max_loss)
+
+
 def fit(
     model: nn.Module,
     data: DataBundle,
@@ -224,10 +294,13 @@ def fit(
     progress: bool = True,
     eval_splits: tuple[str, ...] = ("val", "test"),
     max_loss: float = 1e3,
+    epoch: Callable | None = None,
 ) -> History:
     """Train ``model`` in place with SGD; stop and report divergence on a NaN or exploding loss.
 
-    extra_loss(model) is added to every mini-batch loss (a penalty such as LC's).
+    extra_loss(model) is added to every mini-batch loss (a penalty such as LC's). ``epoch``, with
+    ``sgd_epoch``'s arguments, runs each epoch in place of the library's loop (a student's own);
+    it gets the StepLR schedule (a constant one when step_size is 0) and steps it itself.
     """
     if data.name != config.dataset:
         raise CourseError(f"config.dataset is {config.dataset!r} but the data is {data.name!r}.")
@@ -242,20 +315,19 @@ def fit(
     train_loader, eval_loaders = _loaders(data, config, device, eval_splits)
     steps, epochs, divergence = [], [], None
     bar = tqdm(range(1, config.epochs + 1), desc=config.model, disable=not progress, unit="epoch")
-    for epoch in bar:
-        start = time.perf_counter()
-        trained, divergence = _epoch(
-            model, train_loader, optimizer, extra_loss, max_loss, epoch, steps
-        )
+    run_epoch = _epoch_runner(epoch, model, train_loader, optimizer, steps_lr, extra_loss, max_loss)
+    for number in bar:
+        start, lr = time.perf_counter(), optimizer.param_groups[0]["lr"]
+        trained, divergence = run_epoch(number, steps)
         if divergence:
             break
-        row = {"epoch": epoch, "lr": optimizer.param_groups[0]["lr"], **trained}
+        row = {"epoch": number, "lr": lr, **trained}
         row["seconds"] = time.perf_counter() - start
         for split, loader in eval_loaders.items():
             row[f"{split}_loss"], row[f"{split}_accuracy"] = evaluate(model, loader)
         epochs.append(row)
         bar.set_postfix(loss=f"{row['train_loss']:.3f}", val=f"{row.get('val_accuracy', 0):.3f}")
-        if steps_lr:
+        if steps_lr and epoch is None:
             steps_lr.step()
     if channels_last:
         model.to(memory_format=torch.contiguous_format)

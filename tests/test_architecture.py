@@ -1,5 +1,6 @@
-"""The floor plan holds: no import cycle, no arrow upward (core -> methods -> widgets -> runs), no
-method importing another, and no module or function past one screen's worth of concern."""
+"""The floor plan holds: no import cycle, no arrow upward (core -> methods -> widgets -> assign
+-> runs), no method importing another, and no module or function past one screen's worth of
+concern."""
 
 import ast
 from pathlib import Path
@@ -10,10 +11,11 @@ PACKAGE = Path(__file__).resolve().parents[1] / "course_lib"
 LAYERS = {
     "core": {
         "errors", "checks", "paths", "surgery", "costs", "data", "models", "train",
-        "checkpoints", "profiles", "outputs", "plots",
+        "checkpoints", "profiles", "outputs", "plots", "artifacts", "specs", "network",
     },
     "methods": {"explore", "lc", "prune", "tucker", "branches"},
     "widgets": {"widgets"},
+    "assignments": {"assign"},
     "runs": {"runs"},
 }  # fmt: skip
 RANK = {unit: rank for rank, units in enumerate(LAYERS.values()) for unit in units}

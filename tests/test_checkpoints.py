@@ -90,3 +90,83 @@ def test_reference_config_merges_model_profile_and_overrides():
     assert (config.epochs, config.subset, config.lr, config.momentum) == (1, 2048, 0.05, 0.9)
     with pytest.raises(CourseError, match="No reference training"):
         reference_config("alexnet", "fashion-mnist")
+
+
+class Payload:
+    """What a hostile checkpoint holds: unpickling it creates the file ``marker``."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return open, (self.marker, "w")
+
+
+def test_a_checkpoint_carrying_code_is_refused_and_its_code_never_runs(tmp_path):
+    marker = tmp_path / "pwned"
+    net = build_model("lenet300")
+    payload = {"format": 1, "config": Payload(marker), "state_dict": net.state_dict()}
+    torch.save(payload, tmp_path / "hostile.pt")
+    torch.load(tmp_path / "hostile.pt", weights_only=False)  # a plain load runs the code ...
+    assert marker.exists()
+    marker.unlink()
+    with pytest.raises(CourseError) as err:
+        load_checkpoint(tmp_path / "hostile.pt")
+    first = str(err.value).splitlines()[0]
+    assert first == (
+        f"{tmp_path / 'hostile.pt'} is not a readable checkpoint: delete it (a cached reference "
+        "is then trained again) or replace it."
+    )
+    assert not marker.exists()  # ... the kit's never does
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        [1, 2, 3],
+        {"format": 1},
+        {"format": 2, "config": {}, "input_shape": [1], "metrics": {}, "state_dict": {}},
+        {"format": 1, "config": {"model": "x"}, "input_shape": [], "metrics": {}, "state_dict": {}},
+        {"format": 1, "config": {"lr": "x"}, "input_shape": [], "metrics": {}, "state_dict": {}},
+        {"format": 1, "config": {}, "input_shape": [], "metrics": {}, "state_dict": [1]},
+    ],
+)
+def test_a_foreign_or_incomplete_payload_is_refused_naming_the_file(tmp_path, payload):
+    torch.save(payload, tmp_path / "odd.pt")
+    with pytest.raises(CourseError, match=r"odd.pt (is not a course_lib checkpoint|records a)"):
+        load_checkpoint(tmp_path / "odd.pt")
+
+
+def test_a_cached_reference_for_another_model_is_refused_not_returned(data_root, tmp_path):
+    """A LeNet-300 checkpoint under the file name of the Fashion CNN's reference."""
+    data = load_data("mnist", data_root, val_size=20)
+    asked = TrainConfig(model="fashion_cnn", dataset="mnist", epochs=1, batch_size=25)
+    path = tmp_path / "models" / f"fashion_cnn-mnist-{asked.key()}.pt"
+    path.parent.mkdir()
+    other = TrainConfig(model="lenet300", dataset="mnist", epochs=1, batch_size=25)
+    save_checkpoint(path, build_model("lenet300"), other, {}, (1, 28, 28))
+    with pytest.raises(CourseError) as err:
+        reference_model(asked, data, cache=tmp_path, progress=False)
+    assert str(err.value) == (
+        f"{path} holds a lenet300 on mnist trained with model='lenet300', where "
+        "model='fashion_cnn' was asked for: delete the file (the reference is then trained again)."
+    )
+    lr = TrainConfig(model="fashion_cnn", dataset="mnist", epochs=1, batch_size=25, lr=0.5)
+    path.unlink()
+    save_checkpoint(path, build_model("fashion_cnn"), lr, {}, (1, 28, 28))
+    with pytest.raises(CourseError, match="trained with lr=0.5, where lr=0.01 was asked for"):
+        reference_model(asked, data, cache=tmp_path, progress=False)
+
+
+def test_a_model_cache_that_cannot_be_written_is_refused_before_training(
+    data_root, tmp_path, monkeypatch
+):
+    def never(*args, **kwargs):
+        raise AssertionError("trained although the result could not be saved")
+
+    monkeypatch.setattr("course_lib.checkpoints.fit", never)
+    (tmp_path / "cache").write_text("a file, not a folder")
+    config = TrainConfig(model="lenet300", dataset="mnist", epochs=1)
+    data = load_data("mnist", data_root, val_size=20)
+    with pytest.raises(CourseError, match=r"The model cache \(\$COURSE_CACHE\) .* is not a folder"):
+        reference_model(config, data, cache=tmp_path / "cache", progress=False)

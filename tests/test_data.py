@@ -1,4 +1,7 @@
 import gzip
+import pickle
+import socket
+import time
 
 import numpy as np
 import pytest
@@ -84,8 +87,92 @@ def test_no_data_and_no_network_names_the_three_ways(tmp_path, monkeypatch):
     with pytest.raises(CourseError) as err:
         load_data("mnist", tmp_path)
     message = str(err.value)
-    assert "data_dir" in message and "COURSE_DATA" in message and "network" in message
+    first = message.splitlines()[0]  # what was wrong and what to do; the detail follows
+    assert first.startswith("No mnist files were found and downloading them failed: give data_dir")
+    assert "COURSE_DATA" in first and "connect to the network" in first
+    assert "OSError: network is unreachable" in message
     assert "apt-get install dataset-fashion-mnist" in message
+
+
+def test_a_download_from_a_network_that_never_answers_ends_within_its_bound(
+    tmp_path, monkeypatch, silent_server
+):
+    """Every request goes to a proxy on 127.0.0.1 that accepts and never answers."""
+    host, port = silent_server
+    for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"):
+        monkeypatch.setenv(name, f"http://{host}:{port}")
+    for name in ("no_proxy", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("COURSE_NETWORK_TIMEOUT", "0.5")
+    monkeypatch.setattr(data_module, "SYSTEM_DATA", tmp_path / "system")
+    for name in ("mnist", "cifar10"):
+        started = time.perf_counter()
+        with pytest.raises(CourseError, match="downloading them failed: give data_dir") as err:
+            load_data(name, tmp_path)
+        assert time.perf_counter() - started < 15
+        assert "each wait on the network lasts at most 0.5 s" in str(err.value)
+        assert socket.getdefaulttimeout() is None  # the process's default is back
+
+
+def test_a_data_dir_that_is_a_file_says_so(tmp_path):
+    (tmp_path / "data").write_text("x")
+    with pytest.raises(CourseError, match="Data folder .*data is a file, not a folder: give a"):
+        load_data("mnist", tmp_path / "data")
+
+
+class Payload:
+    """What a hostile pickle holds: unpickling it opens (creates) the file ``marker``."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return open, (self.marker, "w")
+
+
+def test_a_cifar_batch_carrying_code_is_refused_and_its_code_never_runs(data_root, tmp_path):
+    marker = tmp_path / "pwned"
+    batch = {b"data": Payload(marker), b"labels": [0] * 20}
+    hostile = pickle.dumps(batch)
+    pickle.loads(hostile)  # the plain unpickler runs the code ...
+    assert marker.exists()
+    marker.unlink()
+    path = data_root / "cifar-10-batches-py" / "data_batch_2"
+    for protocol in (0, 2, 5):
+        path.write_bytes(pickle.dumps(batch, protocol=protocol))
+        with pytest.raises(CourseError, match="data_batch_2 is not a CIFAR-10 python batch") as err:
+            load_data("cifar10", data_root, val_size=10)
+        assert "io.open, which no CIFAR-10 batch holds" in str(err.value)
+        assert not marker.exists()  # ... the kit's never does
+
+
+@pytest.mark.parametrize("protocol", [0, 2, 4, 5])
+def test_real_batches_of_every_pickle_protocol_and_numpy_1_load(data_root, protocol):
+    folder = data_root / "cifar-10-batches-py"
+    expected = pickle.loads((folder / "test_batch").read_bytes())
+    batch = {**expected, b"batch_label": b"testing batch 1 of 1", b"filenames": [b"a.png"] * 20}
+    raw = pickle.dumps(batch, protocol=protocol)
+    if protocol == 2:  # as the real files were written: Python 2, numpy 1's module names
+        raw = raw.replace(b"numpy._core.multiarray", b"numpy.core.multiarray")
+    (folder / "test_batch").write_bytes(raw)
+    test = load_data("cifar10", data_root, val_size=10).test
+    assert torch.equal(test.labels, torch.tensor(expected[b"labels"]))
+    assert torch.equal(test.images.flatten(1), torch.from_numpy(expected[b"data"]))
+
+
+@pytest.mark.parametrize(
+    "batch",
+    [
+        {b"data": np.zeros((4, 3072), np.uint8), b"labels": [0, 1, 2, 10]},
+        {b"data": np.zeros((4, 3072), np.float32), b"labels": [0, 1, 2, 3]},
+        {b"data": np.zeros((4, 3071), np.uint8), b"labels": [0, 1, 2, 3]},
+        {b"data": np.zeros((4, 3072), np.uint8), b"labels": [0, 1]},
+    ],
+)
+def test_a_batch_of_the_wrong_shape_or_labels_is_refused(data_root, batch):
+    (data_root / "cifar-10-batches-py" / "data_batch_5").write_bytes(pickle.dumps(batch))
+    with pytest.raises(CourseError, match="data_batch_5 holds data .* not a CIFAR-10 batch"):
+        load_data("cifar10", data_root, val_size=10)
 
 
 def test_loader_normalises_and_covers_every_image_once(data_root):

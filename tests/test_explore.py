@@ -3,7 +3,7 @@ import pytest
 from course_lib.data import load_data
 from course_lib.errors import CourseError
 from course_lib.explore import grid_configs, one_at_a_time, run_grid, top_configurations
-from course_lib.train import TrainConfig
+from course_lib.train import TrainConfig, sgd_epoch
 
 
 def test_grid_mixes_training_settings_and_model_options():
@@ -29,3 +29,13 @@ def test_run_grid_ranks_runs_and_compares_one_setting(data_root):
     assert not best["diverged"].any() and best["val_accuracy"].is_monotonic_decreasing
     runs = one_at_a_time(table, histories, "lr")
     assert set(runs) == {"lr=10000.0", "lr=0.05"}
+
+
+def test_run_grid_trains_with_a_students_epoch(data_root):
+    data = load_data("mnist", data_root, val_size=20)
+    base = TrainConfig(model="lenet300", dataset="mnist", epochs=1, batch_size=25)
+    own, _ = run_grid(base, {"lr": [0.05]}, data, False)
+    plugged, histories = run_grid(base, {"lr": [0.05]}, data, False, epoch=sgd_epoch)
+    timings = ["seconds", "seconds_per_epoch"]
+    assert own.drop(columns=timings).equals(plugged.drop(columns=timings))
+    assert len(histories[0].steps) == 4

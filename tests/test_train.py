@@ -7,7 +7,14 @@ import torch
 from course_lib.data import load_data
 from course_lib.errors import CourseError
 from course_lib.models import build_model
-from course_lib.train import TrainConfig, accuracy, confusion_matrix, fit
+from course_lib.train import (
+    TrainConfig,
+    accuracy,
+    confusion_matrix,
+    count_confusion,
+    fit,
+    sgd_epoch,
+)
 
 
 @pytest.fixture
@@ -90,3 +97,41 @@ def test_bad_configs_are_refused_before_training(settings, message):
 def test_config_key_changes_with_settings_but_not_device():
     assert config().key() == config(device="cpu").key()
     assert config().key() != config(lr=0.02).key()
+
+
+def test_fit_with_the_librarys_own_epoch_plugged_in_trains_and_records_the_same(mnist):
+    """The plug-in path (a student's sgd_epoch) gives the history of fit's own loop: same steps,
+    same epochs, the StepLR schedule stepped by the epoch function itself."""
+    torch.manual_seed(0)
+    net = build_model("lenet300")
+    plugged_net = copy.deepcopy(net)
+    settings = config(epochs=3, lr=0.05, step_size=1, gamma=0.5)
+    own = fit(net, mnist, settings, progress=False)
+    plugged = fit(plugged_net, mnist, settings, progress=False, epoch=sgd_epoch)
+    assert own.steps.equals(plugged.steps)
+    assert own.epochs.drop(columns="seconds").equals(plugged.epochs.drop(columns="seconds"))
+    assert list(plugged.epochs["lr"]) == [0.05, 0.025, 0.0125]
+    for p, q in zip(net.parameters(), plugged_net.parameters(), strict=True):
+        assert torch.equal(p, q)
+
+
+def test_a_plugged_epoch_that_diverges_is_stopped_before_its_backward_pass(mnist):
+    torch.manual_seed(0)
+    history = fit(build_model("lenet300"), mnist, config(lr=1e4, epochs=2), progress=False,
+                  epoch=sgd_epoch)  # fmt: skip
+    assert history.diverged and history.divergence.startswith("loss became")
+    with pytest.raises(CourseError, match="cannot add extra_loss"):
+        fit(build_model("lenet300"), mnist, config(), epoch=sgd_epoch, extra_loss=lambda m: 0)
+
+
+def test_count_confusion_counts_true_class_by_row():
+    labels, predicted = torch.tensor([0, 0, 2, 1]), torch.tensor([0, 2, 2, 2])
+    assert count_confusion(labels, predicted, 4).tolist() == [
+        [1, 0, 1, 0], [0, 0, 1, 0], [0, 0, 1, 0], [0, 0, 0, 0],
+    ]  # fmt: skip
+
+
+def test_confusion_matrix_takes_a_students_count(mnist):
+    net = build_model("lenet300")
+    transposed = confusion_matrix(net, mnist, "test", count=lambda *a: count_confusion(*a).T)
+    assert (transposed == confusion_matrix(net, mnist, "test").T).all()

@@ -17,7 +17,7 @@ folding them away and what that saves; schedule: α schedules and training throu
 """
 
 from course_lib.branches.attach import BRANCH_INITS, attach_branches
-from course_lib.branches.fold import check_fold, costs_by_device, fold
+from course_lib.branches.fold import check_fold, costs_by_device, fold, fold_first
 from course_lib.branches.modules import (
     Branch,
     BranchMix,
@@ -25,6 +25,7 @@ from course_lib.branches.modules import (
     branch_parameters,
     branch_widths,
     branched_mixes,
+    mix,
     original_parameters,
     set_alpha,
     unwrap,
@@ -50,7 +51,7 @@ __all__ = [
     "BRANCH_INITS", "PRETRAINED_MODES", "AlphaRun", "Branch", "BranchMix", "BranchTap",
     "LayerPair", "alpha_schedule", "attach_branches", "best_run", "branch_parameters",
     "branch_widths", "branched_mixes", "check_fold", "check_schedule", "check_widths",
-    "choose_widths", "costs_by_device", "describe_branches", "find_pairs", "fold",
-    "folded_parameter_count", "original_parameters", "select_pairs", "set_alpha",
+    "choose_widths", "costs_by_device", "describe_branches", "find_pairs", "fold", "fold_first",
+    "folded_parameter_count", "mix", "original_parameters", "select_pairs", "set_alpha",
     "train_alpha_schedule", "unwrap", "widths_for_removed_fraction",
 ]  # fmt: skip

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 import torch
 from torch import nn
@@ -58,6 +58,7 @@ def attach_branches(
     remove_fraction: float | None = None,
     init: str = "random",
     seed: int = 0,
+    mix: Callable | None = None,
 ) -> nn.Module:
     """A copy of ``model`` with a branch beside each chosen pair, at α = 1 (the original's outputs).
 
@@ -65,7 +66,8 @@ def attach_branches(
     widths: the bottleneck r per pair name, or ``remove_fraction``: the share of the model's
     parameters that folding shall remove (the widths follow from one keep ratio for all pairs);
     init: "random" A and B (seed 004), or "channels": the branch starts as the original path
-    pruned to the r channels with the strongest weights in L2.
+    pruned to the r channels with the strongest weights in L2; mix: (original, branch, α) -> L2's
+    input in place of ``modules.mix`` (a student's own).
     """
     if init not in BRANCH_INITS:
         raise CourseError(f"init must be one of {', '.join(BRANCH_INITS)}, got {init!r}.")
@@ -82,16 +84,17 @@ def attach_branches(
     torch.manual_seed(seed)
     try:
         for pair in pairs:
-            _splice(branched, pair, _make_branch(branched, pair, widths[pair.name]), init)
+            _splice(branched, pair, _make_branch(branched, pair, widths[pair.name]), init, mix)
     finally:
         torch.random.set_rng_state(generator_state)
     return branched
 
 
-def _splice(model: nn.Module, pair: LayerPair, branch: Branch, init: str) -> None:
+def _splice(model: nn.Module, pair: LayerPair, branch: Branch, init: str, mix) -> None:
     """Wrap the pair's tap and L2 so that L2 mixes in ``branch``."""
     if BRANCH_INITS[init] is not None:
         BRANCH_INITS[init](branch, unwrap(model.get_submodule(pair.second)), pair)
     stash = _Stash()
     replace(model, pair.tap, BranchTap(model.get_submodule(pair.tap), stash))
-    replace(model, pair.second, BranchMix(model.get_submodule(pair.second), branch, stash, pair))
+    second = model.get_submodule(pair.second)
+    replace(model, pair.second, BranchMix(second, branch, stash, pair, mix))

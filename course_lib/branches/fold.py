@@ -8,7 +8,7 @@ its own). B has no bias: it could not be folded exactly into a padded conv L2.
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import pandas as pd
 import torch
@@ -22,15 +22,13 @@ from course_lib.surgery import device_of, rebuild, replace
 from course_lib.train import pick_device
 
 
-def _affine(layer: nn.Module, norm: nn.Module | None):
+def _affine(weight: torch.Tensor, bias: torch.Tensor, norm: nn.Module | None):
     """L1's weight and bias with its batch norm (eval statistics) folded in."""
-    weight = layer.weight.detach()
-    bias = layer.bias.detach() if layer.bias is not None else weight.new_zeros(weight.shape[0])
     if norm is None:
         return weight, bias
     if norm.running_mean is None:
         raise CourseError(
-            f"The batch norm after {type(layer).__name__} keeps no running statistics."
+            "The batch norm after the pair's first layer keeps no running statistics."
         )
     scale = torch.rsqrt(norm.running_var + norm.eps)
     if norm.weight is not None:
@@ -42,17 +40,31 @@ def _affine(layer: nn.Module, norm: nn.Module | None):
     return weight * scale.view(shape), bias * scale + shift
 
 
-def _folded_layer(model, path, first_pair: LayerPair | None, second_pair: LayerPair | None):
-    """The plain layer at ``path`` with the branch of ``first_pair`` (A after it) and of
-    ``second_pair`` (B before it) multiplied in."""
+def fold_first(
+    weight: torch.Tensor,
+    bias: torch.Tensor,
+    norm: nn.Module | None,
+    reduce_weight: torch.Tensor,
+    reduce_bias: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The weight and bias of A ∘ BN ∘ L1 as one layer: L1's ``weight`` (C, ...) and ``bias``
+    (C,), the batch norm ``norm`` after it (eval statistics; None: none), A's weight (r, C) and
+    bias (r,)."""
+    weight, bias = _affine(weight, bias, norm)
+    return torch.einsum("rc,c...->r...", reduce_weight, weight), reduce_weight @ bias + reduce_bias
+
+
+def _folded_layer(model, path, first_pair: LayerPair | None, second_pair: LayerPair | None, first):
+    """The plain layer at ``path`` with the branch of ``first_pair`` (A after it, by ``first``:
+    ``fold_first`` or a student's own) and of ``second_pair`` (B before it) multiplied in."""
     layer = unwrap(model.get_submodule(path))
     if first_pair is not None:
         norm = unwrap(model.get_submodule(first_pair.norm)) if first_pair.norm else None
-        weight, bias = _affine(layer, norm)
+        weight = layer.weight.detach()
+        bias = layer.bias.detach() if layer.bias is not None else weight.new_zeros(weight.shape[0])
         reduce = mix_of(model, first_pair).branch.reduce
         a = reduce.weight.detach().flatten(1)  # (r, C)
-        weight = torch.einsum("rc,c...->r...", a, weight)
-        bias = a @ bias + reduce.bias.detach()
+        weight, bias = (first or fold_first)(weight, bias, norm, a, reduce.bias.detach())
     else:
         weight = layer.weight.detach()
         bias = None if layer.bias is None else layer.bias.detach()
@@ -66,11 +78,12 @@ def _folded_layer(model, path, first_pair: LayerPair | None, second_pair: LayerP
     return rebuild(layer, weight, bias)
 
 
-def fold(model: nn.Module) -> nn.Module:
+def fold(model: nn.Module, first: Callable | None = None) -> nn.Module:
     """The plain smaller model (no branches, no α) that computes what ``model`` computes at α = 0.
 
-    Each L1 becomes A ∘ BN ∘ L1 with r outputs, each L2 becomes L2 ∘ B with r inputs, the batch
-    norms after L1 become identities; the layers in between stay where they were.
+    Each L1 becomes A ∘ BN ∘ L1 with r outputs (by ``first``, ``fold_first``'s arguments: a
+    student's own), each L2 becomes L2 ∘ B with r inputs, the batch norms after L1 become
+    identities; the layers in between stay where they were.
     """
     mixes = branched_mixes(model)
     if not mixes:
@@ -79,7 +92,7 @@ def fold(model: nn.Module) -> nn.Module:
     first_of = {pair.first: pair for pair in pairs}
     second_of = {pair.second: pair for pair in pairs}
     new_layers = {
-        path: _folded_layer(model, path, first_of.get(path), second_of.get(path))
+        path: _folded_layer(model, path, first_of.get(path), second_of.get(path), first)
         for path in first_of.keys() | second_of.keys()
     }
     folded = copy.deepcopy(model)

@@ -7,6 +7,8 @@ its layers as before.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 
@@ -54,21 +56,39 @@ class Branch(nn.Module):
         return self.outer(self.expand(self.inner(self.reduce(z))))
 
 
-class BranchMix(nn.Module):
-    """Feeds ``layer`` (L2) with α·(its original input) + (1 − α)·branch(L1's output)."""
+def mix(original: torch.Tensor, branch: torch.Tensor, alpha: float) -> torch.Tensor:
+    """α·original + (1 − α)·branch."""
+    return torch.lerp(branch, original, alpha)
 
-    def __init__(self, layer: nn.Module, branch: Branch, stash: _Stash, pair: LayerPair):
+
+class BranchMix(nn.Module):
+    """Feeds ``layer`` (L2) with α·(its original input) + (1 − α)·branch(L1's output).
+
+    ``combine`` (original, branch, α) -> L2's input replaces the library's ``mix`` (a student's
+    own); it then also runs at α = 1 and 0, where the library's takes one path alone."""
+
+    def __init__(
+        self,
+        layer: nn.Module,
+        branch: Branch,
+        stash: _Stash,
+        pair: LayerPair,
+        combine: Callable | None = None,
+    ):
         super().__init__()
         self.layer = layer
         self.branch = branch
         self.stash = stash
         self.pair = pair
         self.alpha = 1.0
+        self.combine = combine
 
     def forward(self, x):
         z, self.stash.value = self.stash.value, None
         if z is None:
             raise RuntimeError(f"The branch beside {self.pair.name} ran before its tap.")
+        if self.combine is not None:
+            return self.layer(self.combine(x, self.branch(z), self.alpha))
         if self.alpha == 1.0:
             return self.layer(x)
         mixed = self.branch(z) if self.alpha == 0.0 else torch.lerp(self.branch(z), x, self.alpha)

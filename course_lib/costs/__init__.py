@@ -13,6 +13,7 @@ from course_lib.costs.memory import peak_memory
 from course_lib.costs.storage import (
     codebook_bits,
     dense_bits,
+    index_coding,
     low_rank_bits,
     pruned_bits,
     storage_summary,
@@ -28,6 +29,6 @@ from course_lib.costs.timing import (
 __all__ = [
     "CONV_BACKENDS", "FLOP_CONVENTIONS", "LatencyTable", "best_latency", "codebook_bits",
     "compare", "count_flops", "count_params", "dense_bits", "fashion_cnn_flops", "flop_table",
-    "layer_times", "low_rank_bits", "measure_latency", "peak_memory", "pruned_bits",
+    "index_coding", "layer_times", "low_rank_bits", "measure_latency", "peak_memory", "pruned_bits",
     "steady_heap", "storage_summary", "time_by_layer", "torch_threads", "using_conv_backend",
 ]  # fmt: skip

@@ -89,9 +89,16 @@ def fashion_cnn_flops(
     return sum(rule(macs, outputs, activated) for macs, outputs, activated in layers)
 
 
-def flop_table(nets: Mapping[str, nn.Module], input_shape) -> pd.DataFrame:
+SEED001_NET = (3, 5, (1, 28, 28))  # k1, k2 and the images of the net seed 001 pruned
+
+
+def flop_table(
+    nets: Mapping[str, nn.Module], input_shape, seed001: Callable | None = None
+) -> pd.DataFrame:
     """Parameters and FLOPs per image of each model: counted on the model (torch's counter) and,
-    for Fashion CNNs, by seed 001's formula in both conventions."""
+    for Fashion CNNs, by seed 001's formula in both conventions. ``seed001`` (c1, c2, f1) ->
+    FLOPs (a student's own formula) gives the seed's count of seed 001's net (3×3 and 5×5
+    convs on 28×28 images)."""
     rows = {}
     for name, model in nets.items():
         row = {"params": count_params(model), "flops": count_flops(model, input_shape)}
@@ -102,5 +109,10 @@ def flop_table(nets: Mapping[str, nn.Module], input_shape) -> pd.DataFrame:
                 row[f"formula_{convention}"] = fashion_cnn_flops(
                     **shape, input_shape=input_shape, convention=convention
                 )
+            if (
+                seed001 is not None
+                and (shape["k1"], shape["k2"], tuple(input_shape)) == SEED001_NET
+            ):
+                row["formula_seed001"] = int(seed001(shape["c1"], shape["c2"], shape["f1"]))
         rows[name] = row
     return pd.DataFrame.from_dict(rows, orient="index")

@@ -33,25 +33,31 @@ def low_rank_bits(rows: int, cols: int, rank: int) -> int:
     return FLOAT_BITS * min(rank * (rows + cols), rows * cols)
 
 
+def index_coding(mask: torch.Tensor, value_bits: int = FLOAT_BITS) -> tuple[int, int]:
+    """How ``pruned_bits`` stores a sparse tensor: (b, entries), the relative-index width and the
+    number of entries (kept values plus fillers), or (0, size) where it is stored dense."""
+    flat = mask.reshape(-1).bool().cpu()
+    positions = torch.nonzero(flat).reshape(-1)
+    if len(positions) == 0:
+        return 1, 0
+    runs = torch.diff(positions, prepend=torch.tensor([-1])) - 1
+    entries = {b: len(positions) + int((runs >> b).sum()) for b in range(1, MAX_INDEX_BITS + 1)}
+    b = min(entries, key=lambda width: entries[width] * (width + value_bits))
+    if entries[b] * (b + value_bits) > value_bits * flat.numel():
+        return 0, flat.numel()
+    return b, entries[b]
+
+
 def pruned_bits(mask: torch.Tensor, value_bits: int = FLOAT_BITS) -> int:
     """Bits of a sparse tensor (``mask`` marks the kept entries, in flattened order).
 
     Each kept value is stored with ``value_bits`` and a b-bit relative index: the number of zeros
     skipped since the previous kept entry. A run of z zeros longer than 2^b − 1 needs ⌊z / 2^b⌋
     filler entries (an explicit zero). b is chosen per tensor to minimise the total, and a tensor
-    is stored dense when that is smaller.
+    is stored dense when that is smaller (``index_coding`` says which).
     """
-    flat = mask.reshape(-1).bool().cpu()
-    kept = int(flat.sum())
-    dense = value_bits * flat.numel()
-    if kept == 0:
-        return 0
-    positions = torch.nonzero(flat).reshape(-1)
-    runs = torch.diff(positions, prepend=torch.tensor([-1])) - 1
-    best = min(
-        (kept + int((runs >> b).sum())) * (b + value_bits) for b in range(1, MAX_INDEX_BITS + 1)
-    )
-    return min(best, dense)
+    b, entries = index_coding(mask, value_bits)
+    return entries * (b + value_bits) if b else value_bits * entries
 
 
 def storage_summary(model: nn.Module, compressed: dict[tuple[str, ...], int]) -> dict:

@@ -1,9 +1,14 @@
 """Measured time: one forward pass (``measure_latency``), models compared in turns (``compare``,
-the entry point every notebook and benchmark uses), and time per layer."""
+the entry point every notebook and benchmark uses), and time per layer.
+
+A model run by another runtime than eager PyTorch (``artifacts.OnnxModel``: ONNX Runtime) is
+timed the same way; it names its runtime in ``runtime`` and the PyTorch model it came from in
+``eager``, whose parameters and FLOPs are its counts."""
 
 from __future__ import annotations
 
 import copy
+import math
 import statistics
 import time
 from collections.abc import Mapping
@@ -41,26 +46,33 @@ def measure_latency(
 
     On the CPU the heap is kept steady (``steady_heap``) and convolutions run on
     ``conv_backend``: "onednn", "native", or "fastest", which times both and keeps the faster.
+    A model of another runtime runs on its own kernels: it is timed once, its runtime named as
+    its conv backend.
     """
     check_timing(conv_backend, batch_size, repeats, warmup, "fastest")
     device = device_of(model)
+    runtime = runtime_of(model)
+    backends = backends_to_time(device, conv_backend) if runtime == "eager" else [None]
     batch = eval_batch(model, input_shape, batch_size, torch.randn)
     with batch as x, torch_threads(threads):
-        times = {
-            name: median_pass_s(model, x, repeats, warmup, name)
-            for name in backends_to_time(device, conv_backend)
-        }
+        times = {name: median_pass_s(model, x, repeats, warmup, name) for name in backends}
     backend = min(times, key=times.get)
     return {
         "batch_size": batch_size,
         "threads": threads or torch.get_num_threads(),
         "device": str(device),
-        "conv_backend": backend or device.type,
+        "runtime": runtime,
+        "conv_backend": backend or (device.type if runtime == "eager" else runtime),
         "steady_heap": device.type == "cpu" and steady_heap(),
         "repeats": repeats,
         "median_s": times[backend],
         "per_image_s": times[backend] / batch_size,
     }
+
+
+def runtime_of(model: nn.Module) -> str:
+    """The runtime that runs ``model``: "eager" (PyTorch) unless it names another."""
+    return getattr(model, "runtime", "eager")
 
 
 def best_latency(
@@ -91,8 +103,10 @@ def compare(
     """One row per model, the first the baseline: parameters, FLOPs per image, the best median
     time of a batch over ``rounds`` (``best_latency``; ``measure`` holds batch_size, repeats,
     warmup, threads, conv_backend), time per image, the conv backend, and the FLOP ratio and
-    speed-up against the baseline. ``channels_last`` times copies in the NHWC layout; ``memory``
-    adds the peak inference memory (MiB) of a batch."""
+    speed-up against the baseline, and the runtime. ``channels_last`` times copies in the NHWC
+    layout; ``memory`` adds the peak inference memory (MiB) of a batch (PyTorch's: NaN for a
+    model of another runtime). The models may run on different runtimes (``artifacts.runtimes``):
+    all take the same batches, threads and rounds."""
     if not models:
         raise CourseError("compare needs at least one model.")
     layout = torch.channels_last if channels_last else torch.contiguous_format
@@ -100,16 +114,20 @@ def compare(
     latency = best_latency(timed, input_shape, rounds=rounds, **measure)
     rows = []
     for name, model in models.items():
+        counted = getattr(model, "eager", model)
         row = {
             "model": name,
-            "params": count_params(model),
-            "flops": count_flops(model, input_shape),
+            "params": count_params(counted),
+            "flops": count_flops(counted, input_shape),
             "ms_per_batch": 1e3 * latency[name]["median_s"],
             "ms_per_image": 1e3 * latency[name]["per_image_s"],
             **{k: latency[name][k] for k in ("batch_size", "threads", "device", "conv_backend")},
+            "runtime": runtime_of(model),
         }
         if memory:
-            row["memory_mb"] = peak_memory(model, input_shape, row["batch_size"]) / 2**20
+            eager = row["runtime"] == "eager"
+            peak = peak_memory(model, input_shape, row["batch_size"]) if eager else math.nan
+            row["memory_mb"] = peak / 2**20
         rows.append(row)
     table = pd.DataFrame(rows).set_index("model")
     table["flop_ratio"] = table["flops"].iloc[0] / table["flops"]

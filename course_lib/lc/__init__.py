@@ -3,7 +3,7 @@
 from course_lib import lc
 tasks = lc.task_map(model, {"conv": lc.Prune(keep_fraction=0.1), "linear": lc.Quantize(k=2)})
 result = lc.run_lc(model, tasks, data, lc.LCConfig(mu0=9e-5, mu_growth=1.1, steps=20))
-result.history, result.ratio, result.compressed_model()
+result.history, result.ratio, result.compressed_model(), result.save("net.clm")
 """
 
 from course_lib.lc.algorithm import direct_compression, run_lc
@@ -13,10 +13,14 @@ from course_lib.lc.compressions import (
     Compression,
     Prune,
     Quantize,
+    Solvers,
     Ternarize,
+    largest_mask,
 )
 from course_lib.lc.config import LCConfig, config_dict, mu_schedule
-from course_lib.lc.low_rank import LowRank, RankSelection
+from course_lib.lc.kmeans import kmeans_codebook
+from course_lib.lc.low_rank import LowRank, RankSelection, truncated_svd
+from course_lib.lc.on_disk import save_results
 from course_lib.lc.result import LCResult, low_rank_layers
 from course_lib.lc.studies import (
     LAYER_COMPRESSIONS,
@@ -54,6 +58,7 @@ __all__ = [
     "Prune",
     "Quantize",
     "RankSelection",
+    "Solvers",
     "Task",
     "Ternarize",
     "budget_study",
@@ -62,6 +67,8 @@ __all__ = [
     "describe_tasks",
     "direct_compression",
     "histories",
+    "kmeans_codebook",
+    "largest_mask",
     "joint",
     "layer_groups",
     "low_rank_layers",
@@ -71,6 +78,8 @@ __all__ = [
     "pareto_front",
     "run_lc",
     "run_specs",
+    "save_results",
     "schedule_study",
     "task_map",
+    "truncated_svd",
 ]

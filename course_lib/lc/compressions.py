@@ -3,23 +3,25 @@
 A compression Δ(θ) maps parameters θ (a codebook and indices, a mask and values, two factors) to
 weights. Its C step is the projection Π(w) = Δ(argmin_θ ‖w − Δ(θ)‖²), exact unless said otherwise,
 and ``storage_bits`` counts the bits of the θ found by the last C step (``course_lib.costs``
-holds the formulas). Compressions that weigh a cost against the distortion (rank selection) need
+holds the formulas); ``theta`` hands that θ to the model file in the artifacts' neutral form.
+Compressions that weigh a cost against the distortion (rank selection) need
 μ in their C step and say so with ``uses_mu``. The low-rank types live in ``lc.low_rank``.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from course_lib import checks, costs
+from course_lib import artifacts, checks, costs
 from course_lib.errors import CourseError
 from course_lib.lc.kmeans import (
     EXACT_KMEANS_LIMIT,
-    lloyd_1d,
+    kmeans_codebook,
     nearest_in_codebook,
     optimal_kmeans_1d,
 )
@@ -30,12 +32,39 @@ def whole(name: str, value, low: int) -> int:
     return int(checks.integer(name, int(value) if isinstance(value, np.integer) else value, low))
 
 
+def largest_mask(w: torch.Tensor, kappa: int) -> torch.Tensor:
+    """True at the κ entries of ``w`` (1-D) of largest magnitude, False elsewhere."""
+    keep = torch.topk(w.abs(), kappa, sorted=False).indices
+    mask = torch.zeros_like(w, dtype=torch.bool)
+    mask[keep] = True
+    return mask
+
+
+@dataclass(frozen=True)
+class Solvers:
+    """Plug-in replacements (a student's own functions) for the core of the C steps and for
+    the storage count; None keeps the library's. ``keep(w, κ)``: the pruning mask
+    (``largest_mask``); ``kmeans(sorted values, k, init)``: the codebook
+    (``lc.kmeans.kmeans_codebook``); ``svd(matrix, r)``: the factors U, V
+    (``lc.low_rank.truncated_svd``); ``codebook_bits(weights, k)`` (``costs.codebook_bits``)."""
+
+    keep: Callable | None = None
+    kmeans: Callable | None = None
+    svd: Callable | None = None
+    codebook_bits: Callable | None = None
+
+
 class Compression(ABC):
     """One compression type: ``project`` is its C step, ``storage_bits`` the size of its θ."""
 
     needs_matrix = False  # the C step works on a layer's weight as a matrix, not a vector
     uses_mu = False  # the C step depends on μ (a cost traded against distortion)
     shapes: list[torch.Size] | None = None  # the weights of the task's layers, once prepared
+    solvers = Solvers()  # the library's own C steps
+
+    def use_solvers(self, solvers: Solvers) -> None:
+        """Run the C step (and count storage) with ``solvers`` where they give a function."""
+        self.solvers = solvers
 
     def prepare(self, shapes: Sequence[torch.Size]) -> None:
         """Check that this compression fits weights of these shapes (CourseError if not) and
@@ -54,6 +83,12 @@ class Compression(ABC):
     @abstractmethod
     def storage_bits(self) -> int:
         """Bits of the θ found by the last ``project``."""
+
+    @abstractmethod
+    def theta(self, delta: torch.Tensor):
+        """The θ of the last C step as ``artifacts.theta`` describes it (an ``artifacts.Codebook``,
+        ``Sparse``, ``Factors`` or ``Sum`` over the task's weights flattened in order); ``delta``
+        is what that C step returned."""
 
     @abstractmethod
     def describe(self) -> str:
@@ -101,11 +136,13 @@ class Prune(Compression):
 
     def project(self, w, mu):
         flat = w.reshape(-1)
-        keep = torch.topk(flat.abs(), self.kept(flat.numel()), sorted=False).indices
-        mask = torch.zeros_like(flat, dtype=torch.bool)
-        mask[keep] = True
-        self.mask = mask.view_as(w)
-        return w * self.mask
+        mask = (self.solvers.keep or largest_mask)(flat, self.kept(flat.numel()))
+        self.mask = torch.as_tensor(mask, dtype=torch.bool, device=w.device).view_as(w)
+        return torch.where(self.mask, w, torch.zeros_like(w))  # +0.0 where pruned
+
+    def theta(self, delta):
+        mask = self.mask.reshape(-1).cpu()
+        return artifacts.Sparse(mask, delta.detach().reshape(-1).cpu()[mask])
 
     def _sizes(self) -> list[int]:
         return [s.numel() for s in self.shapes] if self.shapes else [self.mask.numel()]
@@ -148,16 +185,10 @@ class Quantize(Compression):
             )
 
     def _codebook(self, xs: np.ndarray) -> np.ndarray:
-        distinct = np.unique(xs)
-        if len(distinct) <= self.k:
-            return distinct
-        if self.exact:
+        if self.exact and len(np.unique(xs)) > self.k:
             return optimal_kmeans_1d(xs, self.k)[0]
-        seeds = [xs[((np.arange(self.k) + 0.5) / self.k * len(xs)).astype(np.int64)]]
-        if self.codebook is not None and len(self.codebook) == self.k:
-            seeds.append(self.codebook)
-        runs = [lloyd_1d(xs, seed) for seed in seeds]
-        return min(runs, key=lambda run: run[1])[0]
+        warm = self.codebook if self.codebook is not None and len(self.codebook) == self.k else None
+        return np.asarray((self.solvers.kmeans or kmeans_codebook)(xs, self.k, warm), np.float64)
 
     def project(self, w, mu):
         xs = np.sort(w.detach().reshape(-1).double().cpu().numpy())
@@ -166,7 +197,12 @@ class Quantize(Compression):
         return nearest_in_codebook(w, self.codebook)
 
     def storage_bits(self):
-        return costs.codebook_bits(self.num_weights, self.k)
+        return (self.solvers.codebook_bits or costs.codebook_bits)(self.num_weights, self.k)
+
+    def theta(self, delta):
+        entries = torch.as_tensor(np.sort(self.codebook), dtype=torch.float32)
+        indices = torch.searchsorted(entries, delta.detach().reshape(-1).cpu().float())
+        return artifacts.Codebook(entries, indices, self.k)
 
     def describe(self):
         return f"quantize with k = {self.k}" + (" (exact k-means)" if self.exact else "")
@@ -193,6 +229,11 @@ class Binarize(Compression):
 
     def storage_bits(self):
         return costs.codebook_bits(self.num_weights, 2, stored_entries=int(self.scaled))
+
+    def theta(self, delta):
+        entries = torch.tensor([-self.scale, self.scale], dtype=torch.float32)
+        indices = (delta.detach().reshape(-1).cpu() > 0).long()
+        return artifacts.Codebook(entries, indices, 2, "scale" if self.scaled else "none")
 
     def describe(self):
         return "binarize to {−a, +a}" if self.scaled else "binarize to {−1, +1}"
@@ -226,6 +267,11 @@ class Ternarize(Compression):
     def storage_bits(self):
         return costs.codebook_bits(self.num_weights, 3, stored_entries=1)
 
+    def theta(self, delta):
+        entries = torch.tensor([-self.scale, 0.0, self.scale], dtype=torch.float32)
+        indices = torch.sign(delta.detach().reshape(-1).cpu()).long() + 1
+        return artifacts.Codebook(entries, indices, 3, "scale")
+
     def describe(self):
         return "ternarize to {−a, 0, +a}"
 
@@ -256,6 +302,11 @@ class Additive(Compression):
         for part in self.parts:
             part.prepare(shapes)
 
+    def use_solvers(self, solvers):
+        super().use_solvers(solvers)
+        for part in self.parts:
+            part.use_solvers(solvers)
+
     def project(self, w, mu):
         terms = self.terms or [torch.zeros_like(w) for _ in self.parts]
         for _ in range(self.rounds):
@@ -267,6 +318,9 @@ class Additive(Compression):
 
     def storage_bits(self):
         return sum(part.storage_bits() for part in self.parts)
+
+    def theta(self, delta):
+        return artifacts.Sum(tuple(p.theta(t) for p, t in zip(self.parts, self.terms, strict=True)))
 
     def describe(self):
         return " + ".join(part.describe() for part in self.parts)

@@ -84,6 +84,26 @@ def optimal_kmeans_1d(sorted_values: np.ndarray, k: int):
     return sums / counts, float(sse.sum())
 
 
+def quantile_seeds(sorted_values: np.ndarray, k: int) -> np.ndarray:
+    """k starting centers: the values at the quantiles (i + 0.5) / k, i = 0 … k − 1."""
+    return sorted_values[((np.arange(k) + 0.5) / k * len(sorted_values)).astype(np.int64)]
+
+
+def kmeans_codebook(
+    sorted_values: np.ndarray, k: int, init: np.ndarray | None = None
+) -> np.ndarray:
+    """The quantization C step's codebook: Lloyd's iterations from the quantile seeds and, when
+    ``init`` (the previous codebook) is given, from it too (the warm start); the centers of the
+    run with the smaller squared error, ascending. Values with at most k distinct numbers give
+    those numbers."""
+    distinct = np.unique(sorted_values)
+    if len(distinct) <= k:
+        return distinct
+    seeds = [quantile_seeds(sorted_values, k)] + ([] if init is None else [np.asarray(init)])
+    runs = [lloyd_1d(sorted_values, seed) for seed in seeds]
+    return min(runs, key=lambda run: run[1])[0]
+
+
 def nearest_in_codebook(w: torch.Tensor, codebook: np.ndarray) -> torch.Tensor:
     """Each entry of ``w`` replaced by its nearest codebook value."""
     values = torch.as_tensor(np.sort(codebook), dtype=w.dtype, device=w.device)

@@ -7,7 +7,7 @@ from abc import abstractmethod
 
 import torch
 
-from course_lib import checks, costs
+from course_lib import artifacts, checks, costs
 from course_lib.errors import CourseError
 from course_lib.lc.compressions import Compression, whole
 
@@ -15,6 +15,18 @@ from course_lib.lc.compressions import Compression, whole
 def as_matrix(w: torch.Tensor) -> torch.Tensor:
     """A layer weight as a matrix: linear (out, in) as is, conv (out, in, kh, kw) as (out, rest)."""
     return w.reshape(w.shape[0], -1)
+
+
+def _split(u: torch.Tensor, s: torch.Tensor, vh: torch.Tensor, r: int):
+    root = s[:r].sqrt()
+    return u[:, :r] * root, root[:, None] * vh[:r]
+
+
+def truncated_svd(matrix: torch.Tensor, r: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """U (m×r) = u·√s and V (r×n) = √s·vᵀ from the r leading singular triplets of ``matrix``:
+    U @ V is its best rank-r approximation."""
+    u, s, vh = torch.linalg.svd(matrix, full_matrices=False)
+    return _split(u, s, vh, r)
 
 
 class _LowRankBase(Compression):
@@ -49,12 +61,15 @@ class _LowRankBase(Compression):
         self.matrix_shape = tuple(matrix.shape)
         u, s, vh = torch.linalg.svd(matrix, full_matrices=False)
         r = self._choose_rank(s, mu)
-        root = s[:r].sqrt()
-        self.factors = ((u[:, :r] * root).to(w.dtype), (root[:, None] * vh[:r]).to(w.dtype))
+        factors = self.solvers.svd(matrix, r) if self.solvers.svd else _split(u, s, vh, r)
+        self.factors = tuple(torch.as_tensor(f).to(w.device, w.dtype) for f in factors)
         return (self.factors[0] @ self.factors[1]).reshape(w.shape)
 
     def storage_bits(self):
         return costs.low_rank_bits(*self.matrix_shape, self.rank)
+
+    def theta(self, delta):
+        return artifacts.Factors(*(f.detach().cpu() for f in self.factors))
 
 
 class LowRank(_LowRankBase):

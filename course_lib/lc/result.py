@@ -1,5 +1,5 @@
-"""What an LC run hands back: its history, the compressed weights and their storage, and the
-compressed net as a real model (low-rank layers split in two)."""
+"""What an LC run hands back: its history, the compressed weights and their storage, the
+compressed net as a real model (low-rank layers split in two) and as a model file."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from course_lib import costs, surgery
+from course_lib import artifacts, costs, surgery
 from course_lib.lc.config import LCConfig
 from course_lib.lc.tasks import Task, describe_tasks
 
@@ -108,6 +108,27 @@ class LCResult:
                 if split is not None:
                     surgery.replace(model, task.layers[0], split)
         return model.eval()
+
+    def theta(self, model: nn.Module | None = None) -> dict[tuple[str, ...], object]:
+        """Each task's θ in the artifacts' neutral form, keyed by the names of its weights in
+        ``model`` (default: ``compressed_model()``). A task whose layer ``model`` holds split in
+        two is left out: those two layers' weights are its factors, stored as they are."""
+        params = dict((model or self.compressed_model()).named_parameters())
+        thetas = {}
+        for task in self.tasks:
+            names = tuple(f"{layer}.weight" for layer in task.layers)
+            if all(name in params for name in names):
+                delta = torch.cat([self.deltas[name].detach().cpu().reshape(-1) for name in names])
+                thetas[names] = task.compression.theta(delta)
+        return thetas
+
+    def save(self, path, *, split_low_rank: bool = True, **options) -> dict:
+        """``compressed_model(split_low_rank)`` as a model file with each task's θ in the form
+        the ledger counts (``artifacts.save``; ``options``: input_shape, dense, overwrite).
+        Returns the file's ``artifacts.inspect``."""
+        model = self.compressed_model(split_low_rank)
+        meta = {"tasks": describe_tasks(self.tasks), **self.storage}
+        return artifacts.save(path, model, self.theta(model), meta=meta, **options)
 
 
 def low_rank_layers(layer: nn.Module, u: torch.Tensor, v: torch.Tensor) -> nn.Module | None:

@@ -17,7 +17,7 @@ from course_lib.costs import count_params
 from course_lib.data import DataBundle
 from course_lib.errors import CourseError
 from course_lib.lc.algorithm import run_lc
-from course_lib.lc.compressions import Compression, Prune, Quantize
+from course_lib.lc.compressions import Compression, Prune, Quantize, Solvers
 from course_lib.lc.config import LCConfig
 from course_lib.lc.low_rank import LowRank, RankSelection
 from course_lib.lc.result import LCResult
@@ -115,13 +115,14 @@ def run_specs(
     *,
     labels: Mapping[str, dict] | None = None,
     progress: bool = True,
+    solvers: Solvers | None = None,
 ) -> tuple[pd.DataFrame, dict[str, LCResult]]:
     """LC from ``reference`` for every ``{name: task-map spec}``; a table row per run.
 
     ``labels`` adds columns to a run's row (method, budget, ...). Task maps are all built before
-    the first run, so a wrong one fails at once.
+    the first run, so a wrong one fails at once. ``solvers``: see ``task_map``.
     """
-    tasks = {name: task_map(reference, spec) for name, spec in runs.items()}
+    tasks = {name: task_map(reference, spec, solvers) for name, spec in runs.items()}
     rows, results = [], {}
     for name, run_tasks in tasks.items():
         result = run_lc(reference, run_tasks, data, config, progress=progress)
@@ -138,15 +139,19 @@ def budget_study(
     config: LCConfig,
     *,
     progress: bool = True,
+    solvers: Solvers | None = None,
 ) -> tuple[pd.DataFrame, dict[str, LCResult]]:
-    """Every method at each of its budgets: ``{"pruning": [0.1, 0.05], "quantization": [2, 4]}``."""
+    """Every method at each of its budgets: ``{"pruning": [0.1, 0.05], "quantization": [2, 4]}``;
+    ``solvers``: see ``task_map``."""
     runs, labels = {}, {}
     for method, values in budgets.items():
         for budget in values:
             name = f"{method} {budget:g}"
             runs[name] = method_spec(method, reference, budget)
             labels[name] = {"method": method, "budget": budget}
-    return run_specs(reference, data, runs, config, labels=labels, progress=progress)
+    return run_specs(
+        reference, data, runs, config, labels=labels, progress=progress, solvers=solvers
+    )
 
 
 def schedule_study(
@@ -158,10 +163,11 @@ def schedule_study(
     growths: Sequence[float],
     *,
     progress: bool = True,
+    solvers: Solvers | None = None,
 ) -> tuple[pd.DataFrame, dict[str, LCResult]]:
     """One compression under every μ0 (at the config's growth a) and every a (at its μ0); the
-    column ``varied`` says which of the two a row belongs to."""
-    tasks = task_map(reference, spec)
+    column ``varied`` says which of the two a row belongs to. ``solvers``: see ``task_map``."""
+    tasks = task_map(reference, spec, solvers)
     groups = {
         "mu0": [(m, config.mu_growth) for m in mu0s],
         "mu_growth": [(config.mu0, a) for a in growths],

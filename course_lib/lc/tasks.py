@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from torch import nn
 
 from course_lib.errors import CourseError
-from course_lib.lc.compressions import Compression
+from course_lib.lc.compressions import Compression, Solvers
 
 LAYER_KINDS: dict[str, tuple[type[nn.Module], ...]] = {
     "conv": (nn.Conv1d, nn.Conv2d, nn.Conv3d),
@@ -68,12 +68,17 @@ def _resolve(selector: str | tuple[str, ...], layers: dict[str, nn.Module], clai
     )
 
 
-def task_map(model: nn.Module, spec: Mapping[str | tuple | Joint, Compression]) -> list[Task]:
+def task_map(
+    model: nn.Module,
+    spec: Mapping[str | tuple | Joint, Compression],
+    solvers: Solvers | None = None,
+) -> list[Task]:
     """Compression tasks from ``{selector: compression}``.
 
     A selector is a layer name ("fc1"), a kind ("conv", "linear"), "all", "rest" (layers no other
     entry names), or a tuple of these; each selected layer gets its own copy of the compression.
-    Wrap a selector in ``joint(...)`` to compress its layers together as one task.
+    Wrap a selector in ``joint(...)`` to compress its layers together as one task. ``solvers``
+    (``lc.Solvers``) replaces the core of the C steps with a student's functions.
     """
     layers = compressible_layers(model)
     if not spec:
@@ -96,6 +101,8 @@ def task_map(model: nn.Module, spec: Mapping[str | tuple | Joint, Compression]) 
         for group in groups:
             task = Task(group, copy.deepcopy(compression))
             task.compression.prepare([layers[name].weight.shape for name in group])
+            if solvers is not None:
+                task.compression.use_solvers(solvers)
             tasks.append(task)
     return tasks
 

@@ -9,6 +9,7 @@ result = prune.structured_prune(net, data, order="cheapest", accuracy_floor=0.87
 """
 
 from course_lib.prune.magnitude import (
+    magnitude_mask,
     magnitude_masks,
     magnitude_prune,
     sparsity,
@@ -44,7 +45,7 @@ from course_lib.prune.structured import (
 __all__ = [
     "ALL_LAYERS", "Cheapest", "Latency", "ORDERS", "Order", "P_NORMS", "Proposal",
     "PruneSettings", "Sequential", "SensitivityScan", "StructuredPruning", "finetune_model",
-    "finetune_plan", "layer_widths", "magnitude_masks", "magnitude_prune", "make_order",
-    "prunable_layers", "remove_unit", "sensitivity_scan", "slim", "sparsity", "speedup",
-    "structured_prune", "unit_importance", "weight_layers",
+    "finetune_plan", "layer_widths", "magnitude_mask", "magnitude_masks", "magnitude_prune",
+    "make_order", "prunable_layers", "remove_unit", "sensitivity_scan", "slim", "sparsity",
+    "speedup", "structured_prune", "unit_importance", "weight_layers",
 ]  # fmt: skip

@@ -4,7 +4,7 @@ zero through ``torch.nn.utils.prune``. The net keeps its shape, so it is no fast
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import torch
 from torch import nn
@@ -47,19 +47,28 @@ def check_scope(scope: str) -> str:
     return checks.choice("scope", scope, SCOPES)
 
 
+def magnitude_mask(w: torch.Tensor, rate: float) -> torch.Tensor:
+    """The keep-mask of ``w`` (1 kept, 0 removed, w's shape) that removes its round(rate·n)
+    entries of smallest |w| (torch.nn.utils.prune's L1Unstructured)."""
+    return torch_prune.L1Unstructured(amount=rate).compute_mask(w, torch.ones_like(w))
+
+
 def magnitude_masks(
-    weights: Mapping[str, torch.Tensor], rate: float, scope: str = "layer"
+    weights: Mapping[str, torch.Tensor],
+    rate: float,
+    scope: str = "layer",
+    mask: Callable = magnitude_mask,
 ) -> dict[str, torch.Tensor]:
     """Keep-masks (1 = kept) that remove the ``rate`` fraction of smallest |w|, rounded as torch
-    does: per tensor (scope "layer") or over all tensors together (scope "global")."""
+    does: per tensor (scope "layer") or over all tensors together (scope "global"). ``mask``
+    (w, rate) -> keep-mask is ``magnitude_mask`` or a student's own."""
     rate, scope = check_rate(rate), check_scope(scope)
-    method = torch_prune.L1Unstructured(amount=rate)
     if scope == "layer":
-        return {n: method.compute_mask(w, torch.ones_like(w)) for n, w in weights.items()}
+        return {n: mask(w, rate) for n, w in weights.items()}
     flat = torch.cat([w.reshape(-1) for w in weights.values()])
-    mask = method.compute_mask(flat, torch.ones_like(flat))
+    keep = torch.as_tensor(mask(flat, rate))
     sizes = [w.numel() for w in weights.values()]
-    parts = torch.split(mask, sizes)
+    parts = torch.split(keep, sizes)
     return {n: m.view_as(w) for (n, w), m in zip(weights.items(), parts, strict=True)}
 
 
@@ -69,11 +78,13 @@ def magnitude_prune(
     *,
     layers: Sequence[str] | None = None,
     scope: str = "layer",
+    mask: Callable = magnitude_mask,
 ) -> nn.Module:
     """A copy of ``model`` with the smallest weights of ``layers`` (default: all) set to zero.
 
     ``rate`` is one fraction removed for every layer, or {layer: rate} (scope "layer" only). With
     scope "global" one threshold is shared by all the layers named. The original is untouched.
+    ``mask``: see ``magnitude_masks``.
     """
     check_scope(scope)
     if isinstance(rate, Mapping):
@@ -90,11 +101,11 @@ def magnitude_prune(
     modules = weight_layers(pruned)
     weights = {name: modules[name].weight.detach() for name in names}
     if scope == "global":
-        masks = magnitude_masks(weights, rates[names[0]], "global")
+        masks = magnitude_masks(weights, rates[names[0]], "global", mask)
     else:
-        masks = {n: magnitude_masks({n: w}, rates[n])[n] for n, w in weights.items()}
-    for name, mask in masks.items():
-        torch_prune.custom_from_mask(modules[name], "weight", mask)
+        masks = {n: magnitude_masks({n: w}, rates[n], mask=mask)[n] for n, w in weights.items()}
+    for name, keep in masks.items():
+        torch_prune.custom_from_mask(modules[name], "weight", torch.as_tensor(keep))
         torch_prune.remove(modules[name], "weight")
     return pruned
 

@@ -4,8 +4,9 @@ no retraining, cached on disk."""
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from course_lib.prune.magnitude import (
     check_layers,
     check_rate,
     check_scope,
+    magnitude_mask,
     magnitude_masks,
     magnitude_prune,
     weight_layers,
@@ -37,7 +39,8 @@ SCAN_FORMAT = 1
 @dataclass
 class SensitivityScan:
     """Accuracy of a model with one layer (or all, the "all layers" curve) magnitude-pruned at each
-    rate, without retraining. ``weights`` holds the reference weights for the histograms."""
+    rate, without retraining. ``weights`` holds the reference weights for the histograms, pruned
+    by ``mask`` (see ``magnitude_masks``)."""
 
     rates: list[float]
     accuracy: dict[str, list[float]]
@@ -46,6 +49,7 @@ class SensitivityScan:
     scope: str
     key: str
     weights: dict[str, torch.Tensor] = field(default_factory=dict, repr=False)
+    mask: Callable = field(default=magnitude_mask, repr=False)
 
     @property
     def curves(self) -> list[str]:
@@ -76,7 +80,7 @@ class SensitivityScan:
         names = self.layers if curve == ALL_LAYERS else [curve]
         weights = {n: self.weights[n] for n in names}
         scope = self.scope if curve == ALL_LAYERS else "layer"
-        masks = magnitude_masks(weights, rate, scope)
+        masks = magnitude_masks(weights, rate, scope, self.mask)
         kept = torch.cat([weights[n][masks[n].bool()] for n in names])
         removed = torch.cat([weights[n][~masks[n].bool()] for n in names])
         return kept.numpy(), removed.numpy()
@@ -102,6 +106,14 @@ def _digest(model: nn.Module, data: DataBundle, split: str, settings: dict) -> s
     h.update(images.images.contiguous().numpy().tobytes())
     h.update(images.labels.contiguous().numpy().tobytes())
     return h.hexdigest()[:16]
+
+
+def _source(function: Callable) -> str | None:
+    """The source of a plug-in (what its cache key holds), None when Python cannot find it."""
+    try:
+        return inspect.getsource(function)
+    except (OSError, TypeError):
+        return None
 
 
 def _check_rates(rates: Sequence[float]) -> list[float]:
@@ -133,12 +145,15 @@ def sensitivity_scan(
     batch_size: int = 1024,
     cache: str | Path | None = None,
     progress: bool = False,
+    mask: Callable | None = None,
 ) -> SensitivityScan:
     """Accuracy on ``split`` with each layer pruned alone at each rate (no retraining), and with
     all ``layers`` pruned together (``joint``; per-layer or global threshold by ``scope``).
+    ``mask`` (w, rate) -> keep-mask replaces ``magnitude_mask`` (a student's own).
 
     Cached on disk under ``cache`` ($COURSE_CACHE by default) by a hash of the weights, the
-    images and the settings: a second call with the same inputs costs no evaluation.
+    images and the settings (and the source of ``mask``; a ``mask`` whose source Python cannot
+    find is not cached): a second call with the same inputs costs no evaluation.
     """
     rates, layers, scope = _check_rates(rates), check_layers(model, layers), check_scope(scope)
     if not len(data.split(split)):
@@ -146,9 +161,11 @@ def sensitivity_scan(
     modules = weight_layers(model)
     weights = {n: modules[n].weight.detach().cpu().clone() for n in layers}
     settings = {"rates": rates, "layers": layers, "scope": scope, "joint": joint, "v": SCAN_FORMAT}
-    key = _digest(model, data, split, settings)
+    if mask is not None:
+        settings["mask"] = _source(mask)
+    key, mask = _digest(model, data, split, settings), mask or magnitude_mask
     path = cache_dir(cache) / "scans" / f"{key}.json"
-    scan = _cached(path, key=key, weights=weights)
+    scan = _cached(path, key=key, weights=weights, mask=mask)
     if scan is not None:
         return scan
     loader = data.loader(split, batch_size, device=device_of(model))
@@ -156,8 +173,10 @@ def sensitivity_scan(
     accuracy = {name: [] for name, _ in choices}
     work = [(curve, names, rate) for curve, names in choices for rate in rates]
     for curve, names, rate in tqdm(work, desc="sensitivity scan", disable=not progress):
-        pruned = magnitude_prune(model, rate, layers=names, scope=scope)
+        pruned = magnitude_prune(model, rate, layers=names, scope=scope, mask=mask)
         accuracy[curve].append(evaluate(pruned, loader)[1])
-    scan = SensitivityScan(rates, accuracy, evaluate(model, loader)[1], split, scope, key, weights)
-    write_json(path, scan.to_dict())
+    baseline = evaluate(model, loader)[1]
+    scan = SensitivityScan(rates, accuracy, baseline, split, scope, key, weights, mask)
+    if settings.get("mask", "") is not None:
+        write_json(path, scan.to_dict())
     return scan

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from functools import partial
 
 import pandas as pd
+import torch
 from torch import nn
 from tqdm.auto import tqdm
 
@@ -55,6 +56,9 @@ class PruneSettings:
     accuracy_floor: a removal below it on ``split`` closes its layer; max_removals: units per
     layer at most; flop_ratio_target: stop once FLOPs fall this many times; finetune: a
     TrainConfig that retrains a removal below the floor first. also_evaluate: more splits scored.
+    importance: (layer, norm) -> a score per output unit, ``unit_importance`` when None; surgery:
+    (model, layer, unit) -> a new model without that unit, ``slim`` when None (a student's own
+    functions; surgery removes a step's units one at a time, the highest index first).
     """
 
     layers: Sequence[str] = ("conv1", "conv2", "fc1")
@@ -70,6 +74,8 @@ class PruneSettings:
     split: str = "val"
     also_evaluate: Sequence[str] = ("test",)
     batch_size: int = 1024
+    importance: Callable | None = field(default=None, repr=False)
+    surgery: Callable | None = field(default=None, repr=False)
     search: Order = field(init=False, repr=False)  # ``order`` as a strategy
 
     def __post_init__(self):
@@ -197,13 +203,23 @@ class _Run:
 
     def propose(self, layer: str, width: int) -> Proposal:
         """``layer`` at ``width``: its weakest units removed, scored on the pruning split."""
-        importance = unit_importance(getattr(self.model, layer), self.settings.norm)
+        score = self.settings.importance or unit_importance
+        importance = torch.as_tensor(score(getattr(self.model, layer), self.settings.norm))
         weakest = importance.argsort(stable=True)[: len(importance) - width].tolist()
         keep = [unit for unit in range(len(importance)) if unit not in weakest]
-        candidate = slim(self.model, layer, keep).eval()
+        candidate = self.slimmed(layer, weakest, keep).eval()
         saved = self.spent - self.order.spent(candidate, self.data.input_shape)
         accuracy = evaluate(candidate, self.loaders[self.settings.split])[1]
         return Proposal(layer, sorted(weakest), candidate, accuracy, saved)
+
+    def slimmed(self, layer: str, weakest: list[int], keep: list[int]) -> nn.Module:
+        """The current model without the ``weakest`` units of ``layer``."""
+        if self.settings.surgery is None:
+            return slim(self.model, layer, keep)
+        model = self.model
+        for unit in sorted(weakest, reverse=True):
+            model = self.settings.surgery(model, layer, unit)
+        return model
 
     def take(self, step: Proposal) -> bool:
         """Score ``step`` on every split, retrain it below the floor (with ``finetune``), and

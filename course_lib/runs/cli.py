@@ -4,9 +4,13 @@
     course report RUN_FOLDER
     course sweep GRID.yaml [--workers N] [--scheduler tcp://host:8786]
     course dashboard ...
+    course assign [--out assignments/student]
+    course grade SUBMISSIONS_DIR [--timeout SECONDS]
 
-A mistake in the input (an unknown notebook or parameter, a wrong type, an empty grid, an
-unreachable scheduler) ends with one line on stderr and exit status 2 before anything runs;
+A mistake in the input (an unknown notebook or parameter, a value the notebook does not allow,
+an empty grid, a runs folder that is a file, a scheduler or MLflow server that does not answer)
+ends with one line on stderr (the first line of the refusal) and exit status 2 before anything
+runs;
 ``run`` and ``sweep`` exit with 1 when a notebook failed, 0 when all passed.
 """
 
@@ -20,6 +24,7 @@ from pathlib import Path
 
 from course_lib import paths
 from course_lib.errors import CourseError
+from course_lib.runs.assign_cli import add_assignment_commands
 from course_lib.runs.options import add_notebook_options, add_parameter_option, say, warn
 from course_lib.runs.parameters import (
     RESERVED_PARAMETERS,
@@ -85,8 +90,9 @@ def command_run(args) -> int:
         reached = [plan.notebook.stem for plan in plans if name in plan.parameters]
         if len(reached) < len(plans):
             say(f"note: {name} is a parameter of {', '.join(reached)} only")
+    paths.writable_folder(args.runs_dir, "--runs-dir")
     tracker = _tracker(args)
-    folder = paths.fresh_folder(args.runs_dir, plans[0].parameters["profile"])
+    folder = paths.fresh_folder(args.runs_dir, plans[0].parameters["profile"], "--runs-dir")
     say(f"run folder: {folder}")
     results = run_notebooks(
         plans,
@@ -117,6 +123,7 @@ def command_sweep(args) -> int:
     sweep = load_sweep(args.grid, args.notebooks_dir, args.profile, warn=warn)
     if args.rank_by:
         sweep = replace(sweep, rank_by=args.rank_by)
+    paths.writable_folder(args.runs_dir, "--runs-dir")
     tracker = _tracker(args)
     table = run_notebook_sweep(
         sweep,
@@ -205,6 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(sweep)
     sweep.set_defaults(handler=command_sweep)
 
+    add_assignment_commands(commands)
     commands.add_parser(
         "dashboard",
         help="serve a notebook's slider panels as a Voilà page on 127.0.0.1 (course dashboard -h)",
@@ -227,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
             return stop.code
         return args.handler(args)
     except CourseError as exc:
-        print(f"course: error: {exc}", file=sys.stderr)
+        print(f"course: error: {str(exc).splitlines()[0]}", file=sys.stderr)
         return USAGE_ERROR
     except KeyboardInterrupt:
         print("course: interrupted", file=sys.stderr)

@@ -3,22 +3,25 @@
 For every notebook run (each subfolder with a status.json): its status (and the failing cell),
 its headline figures from metrics.json, its plots, and links to the executed notebook (as .ipynb
 and as HTML). A sweep folder also gets its results table, and sections for its best runs only.
+Every compressed model the runs saved gets a row: file size, ratio on disk, accuracy and time
+per runtime (``runs.deployed``).
 """
 
 from __future__ import annotations
 
 import csv
 import html
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from course_lib.errors import CourseError
-from course_lib.runs.runner import error_text, read_metrics
+from course_lib.runs import deployed
+from course_lib.runs.runner import error_text, read_metrics, read_record
 
 REPORT_NAME = "report"
 SWEEP_SECTIONS = 10  # a sweep report shows the figures of this many best runs
 LONG_TEXT = 200
+STATUS_KEYS = {"status", "seconds"}
 
 STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 70rem; margin: 2rem auto; padding: 0 1rem; }
@@ -75,26 +78,42 @@ def _number(value) -> str:
 
 
 def _read_entry(folder: Path) -> Entry:
-    status = json.loads((folder / "status.json").read_text())
-    return Entry(folder, status, read_metrics(folder) or {})
+    """The run in ``folder``; a damaged status.json or metrics.json (a run cut off) makes an
+    entry that names the file, so the report still shows every other run."""
+    try:
+        status = read_record(folder / "status.json")
+        if not STATUS_KEYS <= set(status):
+            raise CourseError(f"{folder / 'status.json'} is damaged (not a run's status).")
+        return Entry(folder, status, read_metrics(folder) or {})
+    except CourseError as damage:
+        error = {"cell": None, "ename": "Damaged", "evalue": str(damage)}
+        return Entry(folder, {"status": "damaged", "seconds": 0, "error": error})
 
 
 def collect(folder: Path) -> tuple[list[Entry], list[dict] | None]:
     """The runs of ``folder`` in the order to show them, and a sweep's results rows (or None)."""
     results_path = folder / "results.csv"
-    if results_path.is_file():
-        with results_path.open() as f:
-            rows = list(csv.DictReader(f))
+    rows = _results(results_path) if results_path.is_file() else None
+    if rows is not None:
         names = [row["run"] for row in rows]
     else:
-        rows = None
         names = sorted(p.parent.name for p in folder.glob("*/status.json"))
     entries = [
-        _read_entry(folder / name) for name in names if (folder / name / "status.json").is_file()
+        _read_entry(folder / name)
+        for name in names
+        if Path(name).name == name and (folder / name / "status.json").is_file()
     ]
     if not entries:
         raise CourseError(f"{folder} holds no runs (no */status.json): pass a run or sweep folder.")
     return entries, rows
+
+
+def _results(path: Path) -> list[dict] | None:
+    """The rows of a sweep's results.csv (cells a cut-off file lacks are empty); None when it
+    has no ``run`` column, and the runs are then found by their status.json."""
+    with path.open(encoding="utf-8", errors="replace", newline="") as f:
+        rows = [{k: v or "" for k, v in row.items() if k} for row in csv.DictReader(f)]
+    return rows if rows and all(row.get("run") for row in rows) else None
 
 
 def _notebook_html(notebook: Path) -> Path | None:
@@ -129,6 +148,7 @@ def _markdown(folder: Path, entries: list[Entry], rows: list[dict] | None) -> st
         lines += ["", "## All runs (best first)", "", "| " + " | ".join(columns) + " |"]
         lines.append("|" + "---|" * len(columns))
         lines += ["| " + " | ".join(row[c] for c in columns) + " |" for row in rows]
+    lines += deployed.markdown(deployed.table_rows(entries))
     for e in entries[: SWEEP_SECTIONS if rows else None]:
         lines += ["", f"## {e.folder.name}", ""]
         if e.status["status"] != "ok":
@@ -169,6 +189,7 @@ def _html(folder: Path, entries: list[Entry], rows: list[dict] | None) -> str:
         for row in rows:
             parts.append("<tr>" + "".join(f"<td>{esc(v)}</td>" for v in row.values()) + "</tr>")
         parts.append("</table>")
+    parts += deployed.html_parts(deployed.table_rows(entries))
     for e in entries[: SWEEP_SECTIONS if rows else None]:
         parts.append(f"<h2 id='{esc(e.folder.name)}'>{esc(e.folder.name)}</h2>")
         if e.status["status"] != "ok":

@@ -158,10 +158,24 @@ def plan_runs(
 # ----------------------------------------------------------------------------------- execution
 
 
+def read_record(path: Path) -> dict:
+    """A JSON record a run wrote (status.json, metrics.json); a CourseError naming the file when
+    it is cut off or damaged."""
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise CourseError(
+            f"{path} is damaged ({type(err).__name__}: {err}): the run was cut off; run it again."
+        ) from None
+    if not isinstance(record, dict):
+        raise CourseError(f"{path} is damaged (not a JSON object): run it again.")
+    return record
+
+
 def read_metrics(folder: Path) -> dict | None:
     """``folder/metrics.json``, or None when the run wrote none."""
     path = Path(folder) / "metrics.json"
-    return json.loads(path.read_text()) if path.is_file() else None
+    return read_record(path) if path.is_file() else None
 
 
 @dataclass
@@ -183,9 +197,14 @@ class RunResult:
 
     @classmethod
     def load(cls, folder: str | Path) -> RunResult:
-        """The result recorded in ``folder/status.json`` (and its metrics.json)."""
-        record = json.loads((Path(folder) / "status.json").read_text())
-        return cls(**record, metrics=read_metrics(folder))
+        """The result recorded in ``folder/status.json`` (and its metrics.json); a CourseError
+        naming the file when it is damaged."""
+        path = Path(folder) / "status.json"
+        record = read_record(path)
+        try:
+            return cls(**record, metrics=read_metrics(folder))
+        except TypeError:
+            raise CourseError(f"{path} is damaged (not a run's status): run it again.") from None
 
     def record(self) -> dict:
         """What status.json holds: all but the metrics (those are in metrics.json)."""

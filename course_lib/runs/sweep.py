@@ -23,12 +23,15 @@ and then ``course sweep grid.yaml --scheduler ADDRESS --threads-per-run 4``.
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import contextlib
 import os
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
+from course_lib import network
 from course_lib.errors import CourseError
 from course_lib.runs.runner import RunResult, execute
 from course_lib.runs.sweep_file import Sweep
@@ -37,8 +40,18 @@ from course_lib.runs.tracking import flatten_metrics
 RESULTS = "results.csv"
 
 
+def _recorded(folder: Path) -> RunResult | None:
+    """The result ``folder`` records; None when there is none or it is damaged (a run cut off,
+    to be run again)."""
+    try:
+        return RunResult.load(folder) if (folder / "status.json").is_file() else None
+    except CourseError:
+        return None
+
+
 def _finished(folder: Path) -> bool:
-    return (folder / "status.json").is_file() and RunResult.load(folder).ok
+    result = _recorded(folder)
+    return result is not None and result.ok
 
 
 def _set_aside(folder: Path) -> None:
@@ -85,6 +98,20 @@ def _killed(
     return result
 
 
+def _check_answers(address: str, seconds: float) -> None:
+    """Connect to the scheduler once and wait at most ``seconds`` for its handshake, which
+    distributed's own connect awaits without a bound (a server that accepts and never answers
+    would hang the sweep)."""
+    from distributed.comm import connect
+
+    async def handshake():
+        comm = await asyncio.wait_for(connect(address, timeout=seconds), seconds)
+        await comm.close()
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:  # safe inside a running event loop
+        pool.submit(asyncio.run, handshake()).result()
+
+
 @contextlib.contextmanager
 def dask_client(scheduler: str | None, workers: int):
     """A client of the cluster at ``scheduler``, else of a new local cluster of ``workers``
@@ -99,12 +126,16 @@ def dask_client(scheduler: str | None, workers: int):
     }
     with dask.config.set(settings):
         if scheduler:
+            seconds = network.timeout()
             try:
-                client = Client(scheduler, timeout="10s")
+                _check_answers(scheduler, seconds)
+                client = Client(scheduler, timeout=seconds)
             except (OSError, TimeoutError, ValueError) as exc:
                 raise CourseError(
-                    f"Cannot reach the Dask scheduler at {scheduler} ({type(exc).__name__}): "
-                    "start it (`dask scheduler`) or leave out --scheduler for a local cluster."
+                    f"Cannot reach the Dask scheduler at {scheduler} within {seconds:g} s "
+                    f"({type(exc).__name__}; ${network.VARIABLE} sets the bound): start it "
+                    "(`dask scheduler`), check the address, or leave out --scheduler for a local "
+                    "cluster."
                 ) from None
             with client:
                 yield client
@@ -145,7 +176,7 @@ def _run_pending(
     from distributed import as_completed
 
     cores = os.cpu_count() or 1
-    workers = workers or max(1, min(len(pending), cores))
+    workers = min(workers or cores, len(pending))  # a worker more than runs would idle
     if threads_per_run is None and not scheduler:
         threads_per_run = max(1, cores // workers)
     with dask_client(scheduler, workers) as client:
@@ -236,8 +267,10 @@ def results_table(sweep: Sweep, folder: Path):
     for parameters in sweep.parameter_sets:
         run = folder / sweep.key(parameters)
         row = {"run": run.name, "status": "missing", "seconds": None, **parameters}
-        if (run / "status.json").is_file():
-            result = RunResult.load(run)
+        result = _recorded(run)
+        if result is None and (run / "status.json").is_file():
+            row.update(status="damaged")
+        elif result is not None:
             row.update(status=result.status, seconds=result.seconds)
             scalars, _ = flatten_metrics(result.metrics or {})
             row.update({(f"metric.{k}" if k in row else k): v for k, v in scalars.items()})

@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,7 @@ from course_lib.runs.parameters import (
     RESERVED_PARAMETERS,
     Warn,
     check_value,
+    check_with_spec,
     discover_notebooks,
     find_parameter,
     future_warning,
@@ -39,6 +41,7 @@ from course_lib.runs.parameters import (
     select_notebooks,
 )
 
+MAX_RUNS = 10_000  # a grid larger than this is a mistake (and checking it would take long)
 SWEEP_KEYS = {"notebook", "profile", "name", "parameters", "grid", "runs", "rank_by", "mode", "top"}
 
 
@@ -76,17 +79,27 @@ def _read_spec(path: Path) -> dict:
     return spec
 
 
-def _combinations(grid: dict) -> list[dict]:
+def _combinations(path: Path, grid: dict) -> list[dict]:
     if not isinstance(grid, dict) or not grid:
-        raise CourseError("`grid` must map parameter names to lists of values.")
-    axes = {name: values if isinstance(values, list) else [values] for name, values in grid.items()}
-    return [dict(zip(axes, combo, strict=True)) for combo in itertools.product(*axes.values())]
+        raise CourseError(f"{path}: `grid` must map parameter names to lists of values.")
+    for name, values in grid.items():
+        if not isinstance(values, list):
+            raise CourseError(
+                f"{path}: grid[{name!r}] must be a list of values, got {values!r}: write "
+                f"`{name}: [{values!r}]` for one value, or put it under `parameters`."
+            )
+    runs = math.prod(len(values) for values in grid.values())
+    if runs > MAX_RUNS:
+        raise CourseError(
+            f"{path}: the grid makes {runs} runs, more than {MAX_RUNS}: sweep fewer values."
+        )
+    return [dict(zip(grid, combo, strict=True)) for combo in itertools.product(*grid.values())]
 
 
 def _parameter_sets(path: Path, spec: dict) -> list[dict]:
     """Each run's values as the file gives them: the shared ``parameters`` and its own."""
     if "grid" in spec:
-        sets = _combinations(spec["grid"])
+        sets = _combinations(path, spec["grid"])
     else:
         sets = spec["runs"]
         if not isinstance(sets, list) or not all(isinstance(s, dict) for s in sets):
@@ -99,9 +112,11 @@ def _parameter_sets(path: Path, spec: dict) -> list[dict]:
     return [{**shared, **s} for s in sets]
 
 
-def _checked_sets(path: Path, notebook: Path, sets: list[dict], warn: Warn) -> list[dict]:
-    """Every set's names belong to the notebook and its values have the right types; no set
-    appears twice."""
+def _checked_sets(
+    path: Path, notebook: Path, sets: list[dict], profile: str, warn: Warn
+) -> list[dict]:
+    """Every set's names belong to the notebook, its values have the right types and pass the
+    notebook's spec (as its first cell will check them); no set appears twice."""
     table = inspect_parameters(notebook)
     checked = []
     for values in sets:
@@ -114,6 +129,10 @@ def _checked_sets(path: Path, notebook: Path, sets: list[dict], warn: Warn) -> l
                 names = ", ".join(sorted(set(table) - set(RESERVED_PARAMETERS)))
                 raise CourseError(f"{path}: {notebook.stem} has no parameter {name!r}: {names}.")
         checked.append({n: check_value(notebook, found[n], v) for n, v in sorted(values.items())})
+        try:
+            check_with_spec(notebook, table, {"profile": profile, **checked[-1]})
+        except CourseError as error:
+            raise CourseError(f"{path}: {error}") from None
     if len({json.dumps(s, sort_keys=True) for s in checked}) != len(checked):
         raise CourseError(f"{path}: some parameter sets appear twice; each run must differ.")
     return checked
@@ -130,7 +149,8 @@ def load_sweep(
     path = Path(path)
     spec = _read_spec(path)
     (notebook,) = select_notebooks(discover_notebooks(notebooks_dir), [str(spec["notebook"])])
-    checked = _checked_sets(path, notebook, _parameter_sets(path, spec), warn)
+    profile = profiles.resolve_profile_name(profile or spec.get("profile"))
+    checked = _checked_sets(path, notebook, _parameter_sets(path, spec), profile, warn)
     mode, top, name = (
         spec.get("mode", "max"),
         spec.get("top", 5),
@@ -144,7 +164,7 @@ def load_sweep(
     return Sweep(
         name=name,
         notebook=notebook,
-        profile=profiles.resolve_profile_name(profile or spec.get("profile")),
+        profile=profile,
         parameter_sets=checked,
         rank_by=spec.get("rank_by"),
         mode=mode,

@@ -2,7 +2,8 @@
 notebook and figures as artifacts, and whether it finished or failed.
 
 The store is ``runs/mlflow.db`` (SQLite, no server) with artifacts in ``runs/mlartifacts``;
-MLFLOW_TRACKING_URI points it elsewhere (a shared server). Browse it with
+MLFLOW_TRACKING_URI points it elsewhere (a shared server, asked once before any run; each request
+waits at most $COURSE_NETWORK_TIMEOUT seconds, with one retry). Browse it with
 ``mlflow ui --backend-store-uri sqlite:///runs/mlflow.db``.
 """
 
@@ -15,7 +16,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 
-from course_lib import checks
+from course_lib import checks, network
 from course_lib.errors import CourseError
 from course_lib.runs.parameters import inspect_parameters
 from course_lib.runs.runner import RunResult, error_text
@@ -100,6 +101,23 @@ class Tracker:
         )
         self.client = MlflowClient(tracking_uri=self.uri)
         self._experiments: dict[str, str] = {}
+        if self.uri.startswith(("http://", "https://")):
+            self._check_server()
+
+    def _check_server(self) -> None:
+        """Bound every request to the MLflow server (unless MLflow's own variables set it) and
+        ask it once, so a server that does not answer is found before any run, not after each."""
+        seconds = network.timeout()
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(max(1, round(seconds))))
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+        try:
+            self.client.search_experiments(max_results=1)
+        except Exception as err:  # MlflowException wraps timeouts, refusals and HTTP errors
+            raise CourseError(
+                f"The MLflow server at {self.uri} did not answer ({type(err).__name__}; "
+                f"${network.VARIABLE} bounds the wait): start it, unset MLFLOW_TRACKING_URI to "
+                "track into the runs folder, or pass --no-track."
+            ) from None
 
     def experiment_id(self, name: str) -> str:
         if name not in self._experiments:

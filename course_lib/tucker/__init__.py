@@ -9,6 +9,7 @@ from course_lib.tucker.algebra import (
     decompose_weight,
     hooi,
     hosvd,
+    hosvd_factors,
     leading_vectors,
     ranks_by_energy,
     ranks_by_keep_fraction,
@@ -18,7 +19,9 @@ from course_lib.tucker.algebra import (
     weight_error,
 )
 from course_lib.tucker.layers import (
+    Solvers,
     TuckerConv,
+    build_layer,
     conv_layers,
     decompose_conv,
     decompose_model,
@@ -26,6 +29,7 @@ from course_lib.tucker.layers import (
     layer_error,
     layer_input,
     output_error,
+    tucker_layer,
 )
 from course_lib.tucker.studies import (
     TIMING,
@@ -37,9 +41,10 @@ from course_lib.tucker.studies import (
 )
 
 __all__ = [
-    "METHODS", "RANK_RULES", "TIMING", "RankStudy", "Tucker2", "TuckerConv", "choose_ranks",
-    "compare_methods", "conv_layers", "decompose_conv", "decompose_model", "decompose_weight",
-    "default_layers", "hooi", "hosvd", "layer_at_ranks", "layer_error", "layer_input",
-    "leading_vectors", "output_error", "rank_study", "ranks_by_energy", "ranks_by_keep_fraction",
-    "reconstruction_curves", "relative_error", "unfold", "unfolding_spectra", "weight_error",
+    "METHODS", "RANK_RULES", "TIMING", "RankStudy", "Solvers", "Tucker2", "TuckerConv",
+    "build_layer", "choose_ranks", "compare_methods", "conv_layers", "decompose_conv",
+    "decompose_model", "decompose_weight", "default_layers", "hooi", "hosvd", "hosvd_factors",
+    "layer_at_ranks", "layer_error", "layer_input", "leading_vectors", "output_error",
+    "rank_study", "ranks_by_energy", "ranks_by_keep_fraction", "reconstruction_curves",
+    "relative_error", "tucker_layer", "unfold", "unfolding_spectra", "weight_error",
 ]  # fmt: skip

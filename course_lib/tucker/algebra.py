@@ -123,14 +123,23 @@ def _core(weight: torch.Tensor, in_factor: torch.Tensor, out_factor: torch.Tenso
     return torch.einsum("oiab,or,is->rsab", weight, out_factor, in_factor)
 
 
-def _hosvd_start(weight: torch.Tensor, ranks):
-    """The checked weight in float64 and its HOSVD factors (input, output) at ``ranks``."""
+def hosvd_factors(weight: torch.Tensor, in_rank: int, out_rank: int):
+    """HOSVD's factors of a conv weight (f, c, k, k), in float64: I (c×R1), the R1 leading left
+    singular vectors of the input-channel unfolding, and O (f×R2), those of the output one."""
+    w = weight.detach().double()
+    return leading_vectors(unfold(w, IN_MODE), in_rank), leading_vectors(
+        unfold(w, OUT_MODE), out_rank
+    )
+
+
+def _hosvd_start(weight: torch.Tensor, ranks, factors=None):
+    """The checked weight in float64 and its HOSVD factors (input, output) at ``ranks``, by
+    ``factors`` (``hosvd_factors`` when None: a student's own)."""
     check_weight(weight)
     in_rank, out_rank = check_ranks(weight, ranks)
     w = weight.detach().double()
-    in_factor = leading_vectors(unfold(w, IN_MODE), in_rank)
-    out_factor = leading_vectors(unfold(w, OUT_MODE), out_rank)
-    return w, in_factor, out_factor
+    found = (factors or hosvd_factors)(w, in_rank, out_rank)
+    return w, *(torch.as_tensor(f, dtype=torch.float64) for f in found)
 
 
 def _factors(w: torch.Tensor, in_factor, out_factor, like: torch.Tensor) -> Tucker2:
@@ -140,17 +149,21 @@ def _factors(w: torch.Tensor, in_factor, out_factor, like: torch.Tensor) -> Tuck
 
 
 @one_thread
-def hosvd(weight: torch.Tensor, ranks) -> Tucker2:
-    """Truncated higher-order SVD of the two channel modes of a conv weight."""
-    w, in_factor, out_factor = _hosvd_start(weight, ranks)
+def hosvd(weight: torch.Tensor, ranks, factors=None) -> Tucker2:
+    """Truncated higher-order SVD of the two channel modes of a conv weight (``factors``: see
+    ``_hosvd_start``)."""
+    w, in_factor, out_factor = _hosvd_start(weight, ranks, factors)
     return _factors(w, in_factor, out_factor, weight)
 
 
 @one_thread
-def hooi(weight: torch.Tensor, ranks, max_iter: int = 100, tol: float = 1e-5) -> Tucker2:
-    """Higher-order orthogonal iteration from the HOSVD start; stops after `max_iter` sweeps or
-    when a sweep lowers the relative error by less than `tol` (TensorLy's rule)."""
-    w, in_factor, out_factor = _hosvd_start(weight, ranks)
+def hooi(
+    weight: torch.Tensor, ranks, max_iter: int = 100, tol: float = 1e-5, factors=None
+) -> Tucker2:
+    """Higher-order orthogonal iteration from the HOSVD start (``factors``: see ``_hosvd_start``);
+    stops after `max_iter` sweeps or when a sweep lowers the relative error by less than `tol`
+    (TensorLy's rule)."""
+    w, in_factor, out_factor = _hosvd_start(weight, ranks, factors)
     checks.integer("max_iter", max_iter, 0)
     checks.number("tol", tol, 0)
     in_rank, out_rank = in_factor.shape[1], out_factor.shape[1]
@@ -175,11 +188,12 @@ def hooi(weight: torch.Tensor, ranks, max_iter: int = 100, tol: float = 1e-5) ->
 METHODS = {"hosvd": hosvd, "hooi": hooi}
 
 
-def decomposer(method: str):
-    """The decomposition called ``method`` ("hosvd" or "hooi")."""
+def decomposer(method: str, factors=None):
+    """The decomposition called ``method`` ("hosvd" or "hooi"), started from ``factors``' HOSVD
+    factors (None: ``hosvd_factors``)."""
     if method not in METHODS:
         raise CourseError(f"Unknown Tucker method {method!r}; choose one of {sorted(METHODS)}.")
-    return METHODS[method]
+    return functools.partial(METHODS[method], factors=factors) if factors else METHODS[method]
 
 
 def decompose_weight(weight: torch.Tensor, ranks, method: str = "hooi") -> Tucker2:

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import copy
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 import pandas as pd
 import torch
@@ -46,6 +47,29 @@ class TuckerConv(nn.Sequential):
             self.core.weight, self.first.weight[:, :, 0, 0].T, self.last.weight[:, :, 0, 0]
         )
         return factors.reconstruct()
+
+
+def tucker_layer(
+    conv: nn.Conv2d, core: torch.Tensor, in_factor: torch.Tensor, out_factor: torch.Tensor
+) -> TuckerConv:
+    """The three convs that stand for ``conv`` with these factors (see ``TuckerConv``)."""
+    return TuckerConv(conv, Tucker2(core, in_factor, out_factor))
+
+
+@dataclass(frozen=True)
+class Solvers:
+    """A student's own functions in place of the library's; None keeps the library's.
+    ``factors(weight, R1, R2)`` -> (I, O): HOSVD's factors (``hosvd_factors``, also HOOI's start);
+    ``layer(conv, core, I, O)`` -> the three-conv module (``tucker_layer``)."""
+
+    factors: Callable | None = None
+    layer: Callable | None = None
+
+
+def build_layer(conv: nn.Conv2d, factors: Tucker2, solvers: Solvers | None = None) -> nn.Module:
+    """``conv``'s replacement on ``factors``, built by ``solvers.layer`` or ``tucker_layer``."""
+    build = (solvers or Solvers()).layer or tucker_layer
+    return build(conv, factors.core, factors.in_factor, factors.out_factor)
 
 
 def check_conv(conv: nn.Module, name: str = "layer") -> None:
@@ -155,22 +179,24 @@ def decompose_model(
     keep_fraction=None,
     energy=None,
     method: str = "hooi",
+    solvers: Solvers | None = None,
 ) -> tuple[nn.Module, pd.DataFrame]:
     """A copy of `model` with each chosen conv replaced by its TuckerConv, and a table per layer.
 
     `layers`: conv names (None: every spatial conv but the first). `ranks`: one (R1, R2) for all
     layers or a mapping layer → (R1, R2); or `keep_fraction` / `energy` as in `choose_ranks`.
     The table has layer, c, f, kernel, R1, R2, params before and after, and weight_error.
+    `solvers`: a student's factors and layer (see ``Solvers``).
     """
     layers = _resolve_layers(model, layers)
-    decompose = decomposer(method)
+    decompose = decomposer(method, (solvers or Solvers()).factors)
     chosen = _chosen_ranks(model, layers, ranks, keep_fraction, energy)
     decomposed = copy.deepcopy(model)
     rows = []
     for name in layers:
         conv = model.get_submodule(name)
         factors = decompose(conv.weight, chosen[name])
-        replacement = TuckerConv(conv, factors)
+        replacement = build_layer(conv, factors, solvers)
         surgery.replace(decomposed, name, replacement)
         rows.append(_layer_row(name, conv, replacement, factors))
     return decomposed, pd.DataFrame(rows)

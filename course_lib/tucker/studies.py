@@ -24,7 +24,8 @@ from course_lib.tucker.algebra import (
     weight_error,
 )
 from course_lib.tucker.layers import (
-    TuckerConv,
+    Solvers,
+    build_layer,
     check_conv,
     decompose_model,
     layer_error,
@@ -56,6 +57,7 @@ def reconstruction_curves(
     method: str = "hooi",
     inputs: torch.Tensor | None = None,
     points: int | None = None,
+    solvers: Solvers | None = None,
 ) -> pd.DataFrame:
     """Seed 003 Fig. 6: error as one rank varies while the other stays at its full value.
 
@@ -63,10 +65,10 @@ def reconstruction_curves(
     unfolding, so these curves are that unfolding's discarded energy. `points`: about this many
     ranks per curve, evenly spaced from 1 to full (None: every rank). Rows: varied ("R1" or
     "R2"), rank, R1, R2, weight_error, and output_error when `inputs` (what the layer receives,
-    see `layer_input`) are given.
+    see `layer_input`) are given. `solvers`: a student's factors and layer (``Solvers``).
     """
     check_conv(conv)
-    decompose = decomposer(method)
+    decompose = decomposer(method, (solvers or Solvers()).factors)
     out_channels, in_channels = conv.weight.shape[:2]
     grid = [("R1", r, (r, out_channels)) for r in _spaced(in_channels, points)]
     grid += [("R2", r, (in_channels, r)) for r in _spaced(out_channels, points)]
@@ -78,7 +80,8 @@ def reconstruction_curves(
             row = {"varied": varied, "rank": rank, "R1": ranks[0], "R2": ranks[1]}
             row["weight_error"] = weight_error(conv.weight, factors)
             if inputs is not None:
-                row["output_error"] = relative_error(reference, TuckerConv(conv, factors)(inputs))
+                replacement = build_layer(conv, factors, solvers)
+                row["output_error"] = relative_error(reference, replacement(inputs))
             rows.append(row)
     return pd.DataFrame(rows)
 
@@ -143,19 +146,20 @@ def rank_study(
     finetune_ks=None,
     timing: Mapping | None = None,
     progress: bool = False,
+    solvers: Solvers | None = None,
 ) -> RankStudy:
     """Decompose the chosen convs at ranks k/`of` of their channels for each k in `ks`; measure
     accuracy on `split`, FLOPs, parameters and forward time (`costs.compare` with `TIMING`
     updated by `timing`) against the original. With a `finetune` config, the models of
     `finetune_ks` (None: all) are then trained by `train.fit` on `finetune_data` (None: `data`)
-    and measured again."""
+    and measured again. `solvers`: a student's factors and layer (``Solvers``)."""
     ks = check_ks(ks, of)
     tuned = set(ks if finetune_ks is None else check_ks(finetune_ks, of)) if finetune else set()
     if finetune and not tuned <= set(ks):
         raise CourseError(f"finetune_ks {sorted(tuned)} must be among ks {ks}.")
     inputs = next(iter(data.loader(split, 256)))[0]
     model = copy.deepcopy(model).cpu().eval()  # the caller's model keeps its device and mode
-    models, layer_table = _decompose_each(model, ks, of, layers, method, inputs, progress)
+    models, layer_table = _decompose_each(model, ks, of, layers, method, inputs, progress, solvers)
     accuracy = {k: train.accuracy(m, data, split) for k, m in models.items()}
     accuracy["original"] = train.accuracy(model, data, split)
     named = {"original": model, **{f"k={k}": m for k, m in models.items()}}
@@ -168,11 +172,13 @@ def rank_study(
     return RankStudy(table, layer_table, models)
 
 
-def _decompose_each(model, ks, of, layers, method, inputs, progress):
+def _decompose_each(model, ks, of, layers, method, inputs, progress, solvers):
     """The decomposed model per k, and their per-layer table with each layer's output error."""
     models, layer_rows = {}, []
     for k in tqdm(ks, desc="Tucker-2 per k", disable=not progress):
-        decomposed, table = decompose_model(model, layers, keep_fraction=k / of, method=method)
+        decomposed, table = decompose_model(
+            model, layers, keep_fraction=k / of, method=method, solvers=solvers
+        )
         table.insert(0, "k", k)
         table["output_error"] = [
             output_error(model, decomposed, name, inputs) for name in table.layer

@@ -113,3 +113,26 @@ def test_compare_sets_every_model_against_the_first_timed_in_turns(monkeypatch):
     assert "memory_mb" not in table
     with pytest.raises(CourseError, match="at least one model"):
         costs.compare({}, (8,))
+
+
+def test_a_model_of_another_runtime_is_timed_once_and_counted_by_its_eager_model(monkeypatch):
+    class Runtime(nn.Module):
+        runtime = "onnxruntime"
+
+        def __init__(self, eager):
+            super().__init__()
+            self.__dict__["eager"] = eager  # as artifacts.OnnxModel: counted, not a submodule
+
+        def forward(self, x):
+            return self.eager(x)
+
+    seen = []
+    monkeypatch.setattr(
+        costs_timing, "median_pass_s", lambda model, x, r, w, backend: seen.append(backend) or 0.01
+    )
+    conv = nn.Conv2d(1, 2, 3)
+    latency = measure_latency(Runtime(conv), (1, 8, 8), batch_size=2, conv_backend="fastest")
+    assert seen == [None] and latency["conv_backend"] == latency["runtime"] == "onnxruntime"
+    table = costs.compare({"eager": conv, "other": Runtime(conv)}, (1, 8, 8), rounds=1)
+    assert table.loc["other", "params"] == 20 and table.loc["other", "flops"] > 0
+    assert list(table["runtime"]) == ["eager", "onnxruntime"]

@@ -66,3 +66,23 @@ def test_notebooks_are_committed_without_outputs_and_with_a_parameters_cell(path
     for name in ("dataset", "model", "profile", "seed", "output_dir"):
         assert f"\n{name} = " in "\n" + tagged[0].source
     assert nb.cells[0].cell_type == "markdown"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_the_spec_checks_every_parameter_and_the_cell_documents_its_choices(path):
+    """course_lib/specs holds a rule for every name of the parameters cell (profile aside, which
+    profiles.resolve reads itself), and a parameter's comment lists the choices its rule allows."""
+    from course_lib import specs
+    from course_lib.specs.rules import Choice, ListOf, Optional
+
+    nb = nbformat.read(path, as_version=4)
+    cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    parsed = {p.name: p.help for p in PythonTranslator.inspect({"source": cell.source})}
+    rules = specs.spec_of(path.stem).parameters
+    assert set(rules) | {"profile"} == set(parsed)
+    for name, rule in rules.items():
+        while isinstance(rule, Optional | ListOf):
+            rule = rule.inner if isinstance(rule, Optional) else rule.item
+        if isinstance(rule, Choice) and isinstance(rule.values[0], str) and parsed[name]:
+            missing = [v for v in rule.values if v not in parsed[name]]
+            assert not missing, f"{path.stem}: {name}'s comment lacks {missing}"

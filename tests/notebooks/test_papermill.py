@@ -4,10 +4,14 @@ metrics.json holds what those parameters ask for."""
 import json
 from pathlib import Path
 
+import nbformat
 import papermill
 import pytest
 
+from course_lib.assign.grading import read_outcome, read_points, score
+
 ROOT = Path(__file__).resolve().parents[2]
+POINTS = read_points(ROOT / "assignments" / "points.yaml")
 
 
 def check_training(metrics):
@@ -33,6 +37,26 @@ def check_lc_compression(metrics):
     assert {"error_vs_ratio", "error_vs_codebook", "pareto_lenet300", "mu_effect"} <= set(
         metrics["figures"]
     )
+    disk = {row["run"]: row for row in metrics["on_disk"]}
+    assert set(disk) == set(runs) | {row["run"] for row in metrics["mixes"]}
+    k2 = disk["quantization 2"]  # 30.5x by the ledger, a file of 36 KB: 29.5x on disk
+    assert round(k2["ratio"], 1) == 30.5 and 28 < k2["ratio_on_disk"] < k2["ratio"]
+    assert 0 <= k2["overhead_bytes"] - k2["header_bytes"] - 18 < 4  # prefix, one byte a layer
+    for name in ("quantization 2", "pruning 0.05"):
+        assert disk[name]["loaded_test_error"] == disk[name]["test_error"]
+
+
+def check_runtimes(rows, models, accuracy):
+    """notebooks 03-05: each model in each runtime, eager PyTorch's accuracy the notebook's."""
+    runtimes = ["eager", "onnxruntime", "onnxruntime-int8"]
+    assert [(row["model"], row["runtime"]) for row in rows] == [
+        (model, runtime) for model in models for runtime in runtimes
+    ]
+    by = {(row["model"], row["runtime"]): row for row in rows}
+    assert by[models[1], "eager"]["accuracy"] == accuracy
+    assert by[models[1], "onnxruntime"]["accuracy"] == pytest.approx(accuracy, abs=0.005)
+    assert by[models[1], "eager"]["file_bytes"] < by[models[0], "eager"]["file_bytes"]
+    assert all(row["ms_per_image"] > 0 and row["speedup_vs_eager"] > 0 for row in rows)
 
 
 def check_pruning(metrics):
@@ -60,6 +84,8 @@ def check_pruning(metrics):
     assert by_layer["conv2"]["flops_pruned"] == 64 * 2 * 12 * 12 * 25 * 22 * 22
     assert by_layer["total"]["flops_pruned"] == 64 * chosen["flops"]
     assert metrics["masked_speedup"]["flop_ratio"] == 1.0
+    check_runtimes(metrics["runtimes"], ["original", "pruned"], chosen["test_accuracy"])
+    assert all(row["batch_size"] == 64 for row in metrics["runtimes"])
     assert {"sensitivity", "histograms", "structured"} <= set(metrics["figures"])
 
 
@@ -81,6 +107,7 @@ def check_tucker(metrics):
     assert {row["layer"] for row in metrics["sweep_layers"]} == {"conv3", "conv5"}
     assert [row["k"] for row in metrics["methods"]] == [1, 8]
     assert {"reconstruction", "accuracy", "forward_time"} <= set(metrics["figures"])
+    check_runtimes(metrics["runtimes"], ["original", "k=1"], sweep["k=1"]["accuracy_tuned"])
 
 
 def check_alpha_branch(metrics):
@@ -97,6 +124,7 @@ def check_alpha_branch(metrics):
     assert costs["original"]["params"] == 585066
     assert costs["folded"]["params"] == 585066 - 147584 + 36896 - 256 - 295168 + 18496 - 2570 + 650
     assert {"alpha_stages", "alpha_accuracy", "costs"} <= set(metrics["figures"])
+    check_runtimes(metrics["runtimes"], ["original", "folded"], check["folded_accuracy"])
 
 
 CASES = {
@@ -161,18 +189,63 @@ CASES = {
 }
 
 
+def execute(notebook: str, folder, parameters: dict, **options) -> None:
+    """Run ``notebook`` in the smoke profile with ``parameters``, writing into ``folder/run``."""
+    papermill.execute_notebook(
+        str(ROOT / "notebooks" / f"{notebook}.ipynb"),
+        str(folder / "executed.ipynb"),
+        parameters={"profile": "smoke", "output_dir": str(folder / "run"), **parameters},
+        cwd=str(ROOT / "notebooks"),
+        progress_bar=False,
+        **options,
+    )
+
+
 @pytest.mark.notebook
 @pytest.mark.parametrize("notebook", CASES)
 def test_notebook_runs_with_injected_parameters(notebook, tmp_path):
     parameters, check = CASES[notebook]
     out = tmp_path / "run"
-    papermill.execute_notebook(
-        str(ROOT / "notebooks" / f"{notebook}.ipynb"),
-        str(tmp_path / "executed.ipynb"),
-        parameters={"profile": "smoke", "output_dir": str(out), **parameters},
-        cwd=str(ROOT / "notebooks"),
-        progress_bar=False,
-    )
+    execute(notebook, tmp_path, parameters)
     metrics = json.loads((out / "metrics.json").read_text())
     check(metrics)
     assert all((out / f"{name}.png").is_file() for name in metrics["figures"])
+    # the instructor's solutions pass every check, visible and hidden: full marks
+    outcome = read_outcome(nbformat.read(tmp_path / "executed.ipynb", as_version=4))
+    exercises = POINTS.exercises[notebook]
+    assert score(outcome, exercises) == exercises, outcome.to_dict()
+    assert not outcome.fallbacks and len(outcome.verdicts) == len(exercises)
+
+
+REFUSALS = {
+    "01_training": (
+        {"epochz": 2},
+        "01_training has no parameter 'epochz' (did you mean 'epochs'?)",
+    ),
+    "02_lc_compression": (
+        {"keep_fractions": [0.1, 1.5]},
+        "02_lc_compression: keep_fractions[1] must be a number in",
+    ),
+    "03_pruning": ({"model": "resnet_small"}, "03_pruning: model must be one of 'lenet300'"),
+    "04_tucker": ({"ks": [2, 9]}, "04_tucker: ks[1] must be an integer in [1, 8], got 9."),
+    "05_alpha_branch": ({"lr": "fast"}, "05_alpha_branch: lr must be a number > 0, got 'fast'."),
+}
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("notebook", REFUSALS)
+def test_a_bad_value_is_refused_by_the_first_cell_before_any_work(notebook, tmp_path, monkeypatch):
+    """Run as the README teaches (papermill directly), a bad value ends the notebook in the cell
+    that calls profiles.resolve, before any data is loaded or reference trained or loaded: the
+    empty model cache stays empty and no output folder is made."""
+    parameters, message = REFUSALS[notebook]
+    cache, out = tmp_path / "cache", tmp_path / "run"
+    cache.mkdir()
+    monkeypatch.setenv("COURSE_CACHE", str(cache))
+    with pytest.raises(papermill.PapermillExecutionError) as caught:
+        # a value that slipped through would start training: a cell may not take that long
+        execute(notebook, tmp_path, parameters, execution_timeout=120)
+    error = caught.value
+    assert error.ename == "CourseError" and error.evalue.startswith(message)
+    assert f'profiles.resolve("{notebook}", globals())' in error.source
+    assert list(cache.iterdir()) == [] and not out.exists()

@@ -48,6 +48,16 @@ def test_flop_table_counts_and_formulas():
     assert "formula_torch" not in lenet and not models.is_fashion_cnn(build_model("lenet5"))
 
 
+def test_flop_table_takes_a_students_seed_001_formula_for_seed_001s_net_only():
+    nets = {"original": build_model("fashion_cnn", (1, 28, 28), 10)}
+    nets["k2=3"] = build_model("fashion_cnn", (1, 28, 28), 10, k2=3)
+    table = costs.flop_table(nets, (1, 28, 28), seed001=lambda c1, c2, f1: c1 * 1000 + c2 + f1)
+    assert table.loc["original", "formula_seed001"] == 12 * 1000 + 16 + 100
+    assert table.loc["k2=3", "formula_seed001"] == costs.fashion_cnn_flops(
+        12, 16, 100, k2=3, convention="seed001"
+    )
+
+
 def test_speedup_reports_both_timings_and_the_flop_ratio():
     original = build_model("fashion_cnn", (1, 28, 28), 10)
     pruned = build_model("fashion_cnn", (1, 28, 28), 10, c1=2, c2=4, f1=20)

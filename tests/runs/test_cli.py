@@ -1,6 +1,7 @@
 """The `course` command: run (with MLflow and the report), bad input in one line, dashboard."""
 
 import json
+import re
 import sys
 import types
 from pathlib import Path
@@ -116,3 +117,54 @@ def test_course_run_smoke_over_every_course_notebook(tmp_path, monkeypatch, caps
             (folder / notebook.stem / f"{name}.png").is_file() for name in metrics["figures"]
         )
         assert f"{notebook.stem}/{notebook.name}" in page
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["03", "-p", "norm", "l3"], "03_pruning: norm must be one of 'l1', 'l2', got 'l3'."),
+        (["03", "-p", "model", "resnet_small"], "03_pruning: model must be one of 'lenet300'"),
+        (["04", "-p", "04.model", "lenet300"], "04_tucker: model must be one of 'vgg_small'"),
+        (["04", "-p", "ks", "[0, 9]"], "04_tucker: ks[0] must be an integer in [1, 8], got 0."),
+        (["05", "-p", "alpha_step", "0"], "05_alpha_branch: alpha_step must be a number in"),
+        (["02", "-p", "keep_fractions", "[1.5]"], "02_lc_compression: keep_fractions[0] must be"),
+        (["01", "-p", "grid", "{}"], "01_training: grid must be a non-empty mapping"),
+        (["01", "-p", "lr", "fast"], "01_training: lr must be None or a number > 0, got 'fast'."),
+        (["03", "-p", "round_to", "fc1"], "03_pruning: round_to must be an integer >= 1, or a"),
+        (["01", "-p", "lr", "nan"], "01_training: lr must be None or a number > 0, got nan."),
+        (["-p", "seed", "-1"], "01_training: seed must be an integer in [0, 4294967295], got -1."),
+        (["-p", "epochz", "2"], "Unknown parameter 'epochz' for 01_training"),
+        (
+            ["05", "-p", "data_dir", "/no/such"],
+            "05_alpha_branch: data_dir must be None or an exist",
+        ),
+    ],
+)
+def test_a_value_a_course_notebook_refuses_is_refused_before_anything_runs(
+    tmp_path, capsys, argv, message
+):
+    """The spec the notebook's first cell checks, checked by `course run` while it plans."""
+    common = ["--notebooks-dir", str(ROOT / "notebooks"), "--runs-dir", str(tmp_path / "runs")]
+    assert main(["run", *argv, *common, "--no-track"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"course: error: {message}") and err.count("\n") == 1
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_runs_dir_that_is_a_file_and_an_empty_params_file_are_one_line(tmp_path, capsys):
+    (tmp_path / "runs").write_text("a file")
+    (tmp_path / "empty.yaml").write_text("# nothing yet\n")
+    cases = [
+        (["run", "--runs-dir", str(tmp_path / "runs")], "--runs-dir .*runs is a file, not a"),
+        (
+            ["sweep", str(tmp_path / "grid.yaml"), "--runs-dir", str(tmp_path / "runs")],
+            "--runs-dir .*is a file",
+        ),
+        (["run", "--params-file", str(tmp_path / "empty.yaml")], ".*empty.yaml is empty: write"),
+    ]
+    (tmp_path / "grid.yaml").write_text("notebook: 01\ngrid: {x: [1.0]}\n")
+    for argv, message in cases:
+        assert main([*argv, "--notebooks-dir", str(FIXTURES), "--no-track"]) == 2
+        err = capsys.readouterr().err.splitlines()
+        assert re.match(f"course: error: {message}", err[-1]) and len(err) <= 2, err
+    assert (tmp_path / "runs").read_text() == "a file"

@@ -129,3 +129,29 @@ def test_a_notebook_without_the_contract_parameters_is_refused(tmp_path):
     nbformat.write(nb, tmp_path / "03_bad.ipynb")
     with pytest.raises(CourseError, match="no cell tagged 'parameters'"):
         parameters.inspect_parameters(tmp_path / "03_bad.ipynb")
+
+
+def test_a_course_notebooks_types_come_from_its_spec_and_an_empty_file_is_refused(tmp_path):
+    table = parameters.inspect_parameters(
+        Path(__file__).parents[2] / "notebooks" / "03_pruning.ipynb"
+    )
+    assert table["round_to"].kinds == (int, dict) and table["prune_rates"].kinds == (list, tuple)
+    assert table["accuracy_floor"].kinds == (float, int) and table["norm"].kinds == (str,)
+    assert parameters.check_value(ECHO, table["accuracy_floor"], 1) == 1.0
+    for text in ("", "# only a comment\n", "null\n"):
+        (tmp_path / "p.yaml").write_text(text)
+        with pytest.raises(CourseError, match="p.yaml is empty: write NAME: VALUE lines into it"):
+            parameters.read_parameter_file(tmp_path / "p.yaml")
+
+
+def test_a_cli_list_or_mapping_may_be_yaml_and_a_wrong_type_names_every_type_taken():
+    table = parameters.inspect_parameters(
+        Path(__file__).parents[2] / "notebooks" / "03_pruning.ipynb"
+    )
+    round_to = table["round_to"]
+    assert parameters.parse_cli_value(round_to, "{fc1: 4}") == {"fc1": 4}
+    assert parameters.parse_cli_value(round_to, "{'fc1': 4}") == {"fc1": 4}
+    assert parameters.parse_cli_value(table["scan_layers"], "[conv1, fc1]") == ["conv1", "fc1"]
+    assert parameters.parse_cli_value(round_to, "{fc1: [") == "{fc1: ["  # neither: stays text
+    with pytest.raises(CourseError, match="parameter round_to takes int or dict, not 'fc1'"):
+        parameters.check_value(ECHO, round_to, "fc1")

@@ -106,3 +106,63 @@ def test_the_report_command_prints_where_it_wrote(tmp_path, capsys):
 def test_a_folder_without_runs_is_refused(tmp_path):
     with pytest.raises(CourseError, match="holds no runs"):
         report.build_report(tmp_path)
+
+
+def test_the_report_lists_each_compressed_model_on_disk_and_per_runtime(tmp_path):
+    runtime = {"model": "pruned", "file_bytes": 2048, "ratio_on_disk": 3.5, "accuracy": 0.875}
+    make_run(
+        tmp_path,
+        "02_lc_compression",
+        {"on_disk": [{"run": "quantization 2", "file_bytes": 36110, "ratio_on_disk": 29.53,
+                      "loaded_test_error": 0.25}]},
+    )  # fmt: skip
+    make_run(
+        tmp_path,
+        "03_pruning",
+        {"runtimes": [{**runtime, "runtime": "eager", "ms_per_image": 0.5},
+                      {**runtime, "runtime": "onnxruntime-int8", "ms_per_image": 0.25},
+                      "not a row"]},
+    )  # fmt: skip
+    make_run(tmp_path, "04_tucker", {"runtimes": None})
+    html_path, md_path = report.build_report(tmp_path)
+    text, page = md_path.read_text(), html_path.read_text()
+    assert "## Compressed models: on disk and per runtime" in text
+    assert "| 02_lc_compression | quantization 2 | file only | 35.26 | 29.53 | 0.75 | — |" in text
+    assert "| 03_pruning | pruned | onnxruntime-int8 | 2 | 3.5 | 0.875 | 0.25 |" in text
+    assert text.count("| 03_pruning | pruned |") == 2
+    assert "<td>onnxruntime-int8</td><td>2</td><td>3.5</td><td>0.875</td><td>0.25</td>" in page
+
+
+def test_a_cut_off_status_is_named_and_the_other_runs_still_reported(tmp_path, capsys):
+    make_run(tmp_path, "01_training", {"test_accuracy": 0.9, "figures": []})
+    for name, status in [("02_lc_compression", '{"notebook": "02_lc'), ("03_pruning", "[]")]:
+        make_run(tmp_path, name, {"ratio": 30.5, "figures": []})
+        (tmp_path / name / "status.json").write_text(status)
+    make_run(tmp_path, "04_tucker", {"figures": []})
+    (tmp_path / "04_tucker" / "metrics.json").write_text('{"accuracy": 0.')
+    assert main(["report", str(tmp_path)]) == 0
+    page = (tmp_path / "report.md").read_text()
+    assert "1/4 runs passed" in page and "| [01_training](#01_training) | ok | 1.5 |" in page
+    for damaged in (
+        "02_lc_compression/status.json",
+        "03_pruning/status.json",
+        "04_tucker/metrics.json",
+    ):
+        assert f"{tmp_path / damaged} is damaged" in page
+    assert "test_accuracy | 0.9" in page
+    assert "report.html" in capsys.readouterr().out
+
+
+def test_a_sweep_report_survives_a_cut_off_results_table(tmp_path):
+    make_run(tmp_path, "a1", {"figures": []})
+    make_run(tmp_path, "b2", {"figures": []})
+    (tmp_path / "results.csv").write_text("run,status,x\na1,ok,1\nb2,o")
+    entries, rows = report.collect(tmp_path)
+    assert [e.folder.name for e in entries] == ["a1", "b2"] and rows[1] == {
+        "run": "b2",
+        "status": "o",
+        "x": "",
+    }
+    (tmp_path / "results.csv").write_text("ru")
+    entries, rows = report.collect(tmp_path)
+    assert [e.folder.name for e in entries] == ["a1", "b2"] and rows is None

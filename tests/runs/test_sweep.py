@@ -3,6 +3,7 @@ run or a dead worker is recorded and the rest go on; resumed without rerunning f
 every run in MLflow."""
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ import yaml
 
 from course_lib import profiles
 from course_lib.errors import CourseError
+from course_lib.runs import sweep as sweep_module
 from course_lib.runs.cli import main
 from course_lib.runs.sweep import results_table
 from course_lib.runs.sweep_file import load_sweep
@@ -26,7 +28,7 @@ def write_grid(folder: Path, spec: dict) -> Path:
 def test_a_grid_is_every_combination_of_checked_values(tmp_path):
     grid = write_grid(
         tmp_path,
-        {"notebook": "01", "grid": {"x": ["1e-3", 2], "steps": [1, 2, 3], "label": "b"}},
+        {"notebook": "01", "grid": {"x": ["1e-3", 2], "steps": [1, 2, 3], "label": ["b"]}},
     )
     sweep = load_sweep(grid, FIXTURES, profile="smoke")
     assert (
@@ -45,6 +47,14 @@ def test_a_grid_is_every_combination_of_checked_values(tmp_path):
     ("spec", "message"),
     [
         ({"notebook": "01", "grid": {"x": []}}, "the sweep is empty"),
+        ({"notebook": "01", "grid": {"x": 0.1}}, r"grid\['x'\] must be a list of values, got 0.1"),
+        ({"notebook": "01", "grid": {"x": [1], "label": "b"}}, r"write `label: \['b'\]`"),
+        ({"notebook": "01", "grid": {"x": {"a": 1}}}, r"grid\['x'\] must be a list of values"),
+        ({"notebook": "01", "grid": [1, 2]}, "`grid` must map parameter names to lists"),
+        (
+            {"notebook": "01", "grid": {"x": list(range(200)), "steps": list(range(1, 101))}},
+            "the grid makes 20000 runs, more than 10000: sweep fewer values",
+        ),
         ({"notebook": "01", "runs": []}, "the sweep is empty"),
         ({"notebook": "01", "grid": {"xx": [1]}}, "01_quadratic has no parameter 'xx'"),
         ({"notebook": "01", "grid": {"steps": [1, "two"]}}, "parameter steps takes int"),
@@ -75,7 +85,8 @@ def test_an_old_parameter_name_is_passed_on_with_a_warning(tmp_path, monkeypatch
     assert len(said) == 2 and all("'where' is now called 'x'" in line for line in said)
 
 
-def test_an_unreachable_scheduler_is_one_line_before_anything_runs(tmp_path, capsys):
+def test_an_unreachable_scheduler_is_one_line_before_anything_runs(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("COURSE_NETWORK_TIMEOUT", "2")
     grid = write_grid(tmp_path, {"notebook": "01", "grid": {"x": [1, 2]}})
     argv = ["sweep", str(grid), "--notebooks-dir", str(FIXTURES), "--runs-dir", str(tmp_path / "r")]
     assert main([*argv, "--no-track", "--scheduler", "tcp://127.0.0.1:9"]) == 2
@@ -180,3 +191,51 @@ def test_sweep_records_failures_resumes_and_tracks_every_run(tmp_path, monkeypat
     assert {"01_quadratic.ipynb", "metrics.json", "curve.png", "status.json"} <= artifacts
     curve = client.get_metric_history(at_one.info.run_id, "curve")
     assert [(m.step, m.value) for m in curve] == [(0, -0.5), (1, -1.0)]
+
+
+def test_a_scheduler_that_accepts_and_never_answers_is_refused_within_the_bound(
+    tmp_path, monkeypatch, capsys, silent_server
+):
+    host, port = silent_server
+    monkeypatch.setenv("COURSE_NETWORK_TIMEOUT", "1")
+    grid = write_grid(tmp_path, {"notebook": "01", "grid": {"x": [1.0, 2.0]}})
+    argv = ["sweep", str(grid), "--notebooks-dir", str(FIXTURES), "--no-track"]
+    started = time.perf_counter()
+    status = main(
+        [*argv, "--runs-dir", str(tmp_path / "runs"), "--scheduler", f"tcp://{host}:{port}"]
+    )
+    assert status == 2 and time.perf_counter() - started < 20
+    error = capsys.readouterr().err.splitlines()[-1]
+    assert error.startswith(
+        f"course: error: Cannot reach the Dask scheduler at tcp://{host}:{port} within 1 s"
+    )
+    assert "start it (`dask scheduler`)" in error
+    assert not list((tmp_path / "runs").rglob("status.json"))
+
+
+def test_a_run_whose_status_was_cut_off_is_reported_damaged_and_run_again(tmp_path):
+    grid = write_grid(tmp_path, {"notebook": "01", "grid": {"x": [1.0, 2.0]}})
+    sweep = load_sweep(grid, FIXTURES, profile="smoke")
+    folder = sweep.folder(tmp_path)
+    for parameters, text in zip(
+        sweep.parameter_sets, ['{"notebook": "01_qua', "[1, 2]"], strict=True
+    ):
+        (folder / sweep.key(parameters)).mkdir(parents=True)
+        (folder / sweep.key(parameters) / "status.json").write_text(text)
+    table = results_table(sweep, folder)
+    assert table["status"].tolist() == ["damaged", "damaged"]
+    assert not any(sweep_module._finished(folder / sweep.key(p)) for p in sweep.parameter_sets)
+
+
+@pytest.mark.parametrize(
+    ("grid", "message"),
+    [
+        ({"norm": ["l1", "l3"]}, "03_pruning: norm must be one of 'l1', 'l2', got 'l3'"),
+        ({"model": ["vgg_small", "resnet_small"]}, "03_pruning: model must be one of"),
+        ({"scan_layers": [["conv1"], ["conv9"]]}, "03_pruning: scan_layers holds 'conv9', not a"),
+    ],
+)
+def test_a_sweep_of_a_course_notebook_is_checked_against_its_spec(tmp_path, grid, message):
+    path = write_grid(tmp_path, {"notebook": "03", "grid": grid})
+    with pytest.raises(CourseError, match=f"grid.yaml: {message}"):
+        load_sweep(path, Path(__file__).parents[2] / "notebooks", profile="smoke")
