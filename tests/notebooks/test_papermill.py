@@ -217,28 +217,33 @@ def test_notebook_runs_with_injected_parameters(notebook, tmp_path):
     assert not outcome.fallbacks and len(outcome.verdicts) == len(exercises)
 
 
-REFUSALS = {
-    "01_training": (
+REFUSALS = [
+    (
+        "01_training",
         {"epochz": 2},
         "01_training has no parameter 'epochz' (did you mean 'epochs'?)",
     ),
-    "02_lc_compression": (
+    (
+        "02_lc_compression",
         {"keep_fractions": [0.1, 1.5]},
         "02_lc_compression: keep_fractions[1] must be a number in",
     ),
-    "03_pruning": ({"model": "resnet_small"}, "03_pruning: model must be one of 'lenet300'"),
-    "04_tucker": ({"ks": [2, 9]}, "04_tucker: ks[1] must be an integer in [1, 8], got 9."),
-    "05_alpha_branch": ({"lr": "fast"}, "05_alpha_branch: lr must be a number > 0, got 'fast'."),
-}
+    ("03_pruning", {"model": "resnet_small"}, "03_pruning: model must be one of 'lenet300'"),
+    ("04_tucker", {"ks": [2, 9]}, "04_tucker: ks[1] must be an integer in [1, 8], got 9."),
+    ("05_alpha_branch", {"lr": "fast"}, "05_alpha_branch: lr must be a number > 0, got 'fast'."),
+    # the widths need the layers' shapes: chosen on the untrained net in the same first cell
+    ("05_alpha_branch", {"layers": ["fc1"], "remove_fraction": 0.9}, "Even 1-wide branches"),
+]
 
 
 @pytest.mark.notebook
-@pytest.mark.parametrize("notebook", REFUSALS)
-def test_a_bad_value_is_refused_by_the_first_cell_before_any_work(notebook, tmp_path, monkeypatch):
+@pytest.mark.parametrize(("notebook", "parameters", "message"), REFUSALS)
+def test_a_bad_value_is_refused_by_the_first_cell_before_any_work(
+    notebook, parameters, message, tmp_path, monkeypatch
+):
     """Run as the README teaches (papermill directly), a bad value ends the notebook in the cell
     that calls profiles.resolve, before any data is loaded or reference trained or loaded: the
     empty model cache stays empty and no output folder is made."""
-    parameters, message = REFUSALS[notebook]
     cache, out = tmp_path / "cache", tmp_path / "run"
     cache.mkdir()
     monkeypatch.setenv("COURSE_CACHE", str(cache))
