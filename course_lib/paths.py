@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -54,6 +55,14 @@ def writable_folder(path: str | Path, what: str) -> Path:
             "pass another folder."
         ) from None
     return path
+
+
+def file_digest(*files: str | Path) -> str:
+    """The SHA-256 of the files' bytes, one after the other."""
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(Path(path).read_bytes())
+    return digest.hexdigest()
 
 
 def fresh_folder(parent: str | Path, name: str, what: str = "the runs folder") -> Path:

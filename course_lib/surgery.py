@@ -15,6 +15,11 @@ WEIGHT_LAYERS = (nn.Conv2d, nn.Linear)
 BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d)
 
 
+def weight_layers(model: nn.Module) -> dict[str, nn.Module]:
+    """The conv and linear layers of ``model`` by qualified name, in forward order."""
+    return {name: m for name, m in model.named_modules() if isinstance(m, WEIGHT_LAYERS)}
+
+
 def device_of(model: nn.Module) -> torch.device:
     """The device of ``model``'s first parameter (or buffer; the CPU when it has neither)."""
     tensor = next(model.parameters(), None)

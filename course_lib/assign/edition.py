@@ -17,7 +17,6 @@ Every other cell stays as it is. The points of the graded cells come from the po
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 import os
 import re
@@ -119,17 +118,13 @@ def student_edition(notebook, name: str, points: dict[str, float]):
     return edition
 
 
-def _digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def _refuse_edited(destination: Path, names: list[str]) -> dict:
     """The record of the last generation; refuse when a notebook there is not what it wrote."""
     record_path = destination / RECORD
     record = json.loads(record_path.read_text()) if record_path.is_file() else {}
     for name in names:
         path = destination / name
-        if path.exists() and record.get(name) != _digest(path):
+        if path.exists() and record.get(name) != paths.file_digest(path):
             raise CourseError(
                 f"{path} was not written by course assign (or was edited since): move it away "
                 "first; the student edition is generated, never edited by hand."
@@ -156,7 +151,7 @@ def write_edition(source: Path, destination: Path, points: dict[str, float]) -> 
     for name, edition in editions.items():
         path = paths.write_text(destination / name, nbformat.writes(edition, version=4) + "\n")
         path.chmod(0o666 & ~umask)  # a file to hand out, readable as any other
-        record[name] = _digest(path)
+        record[name] = paths.file_digest(path)
         written.append(path)
     paths.write_json(destination / RECORD, record, sort_keys=True)
     return written

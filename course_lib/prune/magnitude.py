@@ -12,14 +12,9 @@ from torch.nn.utils import prune as torch_prune
 
 from course_lib import checks
 from course_lib.errors import CourseError
-from course_lib.surgery import WEIGHT_LAYERS
+from course_lib.surgery import weight_layers
 
 SCOPES = ("layer", "global")
-
-
-def weight_layers(model: nn.Module) -> dict[str, nn.Module]:
-    """The conv and linear layers of ``model`` by qualified name, in forward order."""
-    return {name: m for name, m in model.named_modules() if isinstance(m, WEIGHT_LAYERS)}
 
 
 def check_layers(model: nn.Module, layers: Sequence[str] | None) -> list[str]:

@@ -14,7 +14,6 @@ are ``runs/grade_report.py``'s.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -61,13 +60,6 @@ class Graded:
             "outcome": self.outcome.to_dict(),
             "answers": self.answers,
         }
-
-
-def _digest(*files: Path) -> str:
-    h = hashlib.sha256()
-    for path in files:
-        h.update(path.read_bytes())
-    return h.hexdigest()
 
 
 def _kill_tree(process: subprocess.Popen) -> None:
@@ -157,7 +149,7 @@ def grade_notebook(
     student, stem = submitted.parent.name, instructor.stem
     if not submitted.is_file():
         return Graded(student, stem, "missing", 0.0, Outcome(), {}, folder)
-    digest = _digest(submitted, instructor)
+    digest = paths.file_digest(submitted, instructor)
     record = folder / RESULT
     if record.is_file():
         earlier = json.loads(record.read_text())

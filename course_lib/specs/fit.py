@@ -50,11 +50,6 @@ def check_option(name: str, model: str, dataset: str, option: str, value) -> Non
         ) from None
 
 
-def weight_layers(model: nn.Module) -> list[str]:
-    """Conv and linear layers (magnitude pruning, LC)."""
-    return [name for name, m in model.named_modules() if isinstance(m, WEIGHT_LAYERS)]
-
-
 def convolutions(model: nn.Module) -> list[str]:
     """Ungrouped 2-D convolutions (Tucker-2)."""
     return [name for name, m in model.named_modules() if isinstance(m, nn.Conv2d) and m.groups == 1]

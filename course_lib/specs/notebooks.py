@@ -29,6 +29,7 @@ from course_lib.specs.rules import (
     shown,
 )
 from course_lib.specs.spec import Relation, Spec
+from course_lib.surgery import weight_layers
 
 SEED = Integer(0, 2**32 - 1)
 IMAGES = Optional(Integer(1))  # a number of images; None: all of them
@@ -170,7 +171,7 @@ LC_SPEC = Spec(
 def _pruning_fits(model, dataset, scan_layers, structured_layers, round_to) -> None:
     net = fit.skeleton(model, dataset)
     if scan_layers is not None:
-        layers = fit.weight_layers(net)
+        layers = list(weight_layers(net))
         fit.check_names("scan_layers", scan_layers, layers, "a conv or linear layer", model)
     shrunk = "a layer structured pruning shrinks (never the output layer)"
     fit.check_names("structured_layers", structured_layers, fit.prunable_layers(net), shrunk, model)
