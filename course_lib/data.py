@@ -76,6 +76,8 @@ DATASETS: dict[str, DatasetInfo] = {
         (3, 32, 32),
     ),
 }
+# (x/255 − mean)/std per channel, or x/255 − mean as the LC reference library (docs/LC.md)
+NORMALIZATIONS = ("standardize", "center")
 SYSTEM_DATA = Path("/usr/share/datasets")
 DEFAULT_DATA = Path.home() / ".cache" / "compression-lab" / "data"
 
@@ -105,6 +107,7 @@ class DataBundle:
     mean: tuple[float, ...]
     std: tuple[float, ...]
     classes: tuple[str, ...]
+    normalize: str = "standardize"  # one of NORMALIZATIONS
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -128,8 +131,9 @@ class DataBundle:
         device: torch.device | str | None = None,
         seed: int = 0,
     ) -> BatchLoader:
+        std = self.std if self.normalize == "standardize" else (1.0,) * len(self.mean)
         return BatchLoader(
-            self.split(split), self.mean, self.std, batch_size, shuffle, augment, device, seed
+            self.split(split), self.mean, std, batch_size, shuffle, augment, device, seed
         )
 
 
@@ -349,13 +353,16 @@ def load_data(
     seed: int = 0,
     download: bool = True,
     test_subset: int | None = None,
+    normalize: str = "standardize",
 ) -> DataBundle:
     """Load a dataset with a deterministic train / validation split.
 
     val_size: images held out of the training set (default 5000, the same ones for every seed);
     subset: keep only this many training images (a seeded random choice), for quick runs;
-    test_subset: keep only the first this many test images (smoke runs; None keeps all 10000).
+    test_subset: keep only the first this many test images (smoke runs; None keeps all 10000);
+    normalize: one of NORMALIZATIONS.
     """
+    checks.choice("normalize", normalize, NORMALIZATIONS)
     info = DATASETS.get(name)
     raw = load_raw(name, data_dir, download)
     train, test = raw["train"], raw["test"]
@@ -376,7 +383,7 @@ def load_data(
                 f"test_subset must be a positive number of images, got {test_subset}."
             )
         test = test.take(torch.arange(min(test_subset, len(test))))
-    return DataBundle(name, train, val, test, info.mean, info.std, info.classes)
+    return DataBundle(name, train, val, test, info.mean, info.std, info.classes, normalize)
 
 
 def evaluation_subset(data: DataBundle, images: int | None) -> DataBundle:

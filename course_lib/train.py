@@ -19,7 +19,7 @@ from torch.optim.lr_scheduler import StepLR
 from tqdm.auto import tqdm
 
 from course_lib import checks
-from course_lib.data import DATASETS, DataBundle
+from course_lib.data import DATASETS, NORMALIZATIONS, DataBundle
 from course_lib.errors import CourseError
 from course_lib.models import INITS, MODELS, build_model, initialize
 from course_lib.surgery import device_of
@@ -45,6 +45,7 @@ class TrainConfig:
     val_size: int | None = None  # None: the dataset's default (5000)
     subset: int | None = None  # train on this many images only (quick runs)
     augment: bool | None = None  # None: on for cifar10 only
+    normalize: str = "standardize"  # how the data is normalised (data.NORMALIZATIONS)
     device: str | None = None  # None: cuda, then mps, then cpu
 
     def __post_init__(self):
@@ -63,6 +64,7 @@ class TrainConfig:
             (self.weight_decay >= 0, "weight_decay must be >= 0"),
             (isinstance(self.step_size, int) and self.step_size >= 0, "step_size must be >= 0"),
             (0 < self.gamma <= 1, "gamma must be in (0, 1]"),
+            (self.normalize in NORMALIZATIONS, f"normalize must be one of {NORMALIZATIONS}"),
         ]
         for ok, message in checks:
             if not ok:
@@ -72,8 +74,11 @@ class TrainConfig:
         return ", ".join(f"{k}={v}" for k, v in asdict(self).items() if k != "device")
 
     def key(self) -> str:
-        """A short hash of everything that changes the trained weights."""
+        """A short hash of everything that changes the trained weights. ``normalize`` enters only
+        when it is not the default, so the references cached before it existed keep their key."""
         settings = {k: v for k, v in asdict(self).items() if k != "device"}
+        if self.normalize == "standardize":
+            del settings["normalize"]
         return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
 
     @classmethod
@@ -242,7 +247,7 @@ def _plugged_epoch(run_epoch, model, loader, optimizer, scheduler, max_loss, epo
     return {"train_loss": loss_sum / count, "train_accuracy": correct_sum / count}, None
 
 
-def _epoch(model, loader, optimizer, extra_loss, max_loss: float, epoch: int, steps: list):
+def _epoch(model, loader, optimizer, max_loss: float, epoch: int, steps: list):
     """One epoch of SGD, each step's (step, epoch, loss, accuracy) appended to ``steps``; the
     epoch's train loss and accuracy, or the divergence that stopped it."""
     model.train()
@@ -250,16 +255,15 @@ def _epoch(model, loader, optimizer, extra_loss, max_loss: float, epoch: int, st
     for x, y in loader:
         out = model(x)
         loss = F.cross_entropy(out, y)
-        total = loss + extra_loss(model) if extra_loss else loss
-        value = total.item()
+        value = loss.item()
         if not math.isfinite(value) or value > max_loss:
             return {}, f"loss became {value:.4g} at epoch {epoch}, step {len(steps) + 1}"
         optimizer.zero_grad(set_to_none=True)
-        total.backward()
+        loss.backward()
         optimizer.step()
         acc = (out.argmax(1) == y).float().mean().item()
-        steps.append((len(steps) + 1, epoch, loss.item(), acc))
-        loss_sum += loss.item() * len(y)
+        steps.append((len(steps) + 1, epoch, value, acc))
+        loss_sum += value * len(y)
         correct_sum += acc * len(y)
         count += len(y)
     return {"train_loss": loss_sum / count, "train_accuracy": correct_sum / count}, None
@@ -274,12 +278,10 @@ def _loaders(data: DataBundle, config: TrainConfig, device, eval_splits):
     }
 
 
-def _epoch_runner(epoch, model, loader, optimizer, steps_lr, extra_loss, max_loss):
+def _epoch_runner(epoch, model, loader, optimizer, steps_lr, max_loss):
     """(epoch number, steps) -> ``_epoch``'s result, by the library's loop or by ``epoch``."""
     if epoch is None:
-        return partial(_epoch, model, loader, optimizer, extra_loss, max_loss)
-    if extra_loss is not None:
-        raise CourseError("fit: a plug-in epoch cannot add extra_loss; give one or the other.")
+        return partial(_epoch, model, loader, optimizer, max_loss)
     schedule = steps_lr or StepLR(optimizer, 1, 1.0)  # the constant schedule of step_size 0
     return partial(_plugged_epoch, epoch, model, loader, optimizer, schedule, max_loss)
 
@@ -289,7 +291,6 @@ def fit(
     data: DataBundle,
     config: TrainConfig,
     *,
-    extra_loss: Callable[[nn.Module], torch.Tensor] | None = None,
     optimizer: torch.optim.Optimizer | None = None,
     progress: bool = True,
     eval_splits: tuple[str, ...] = ("val", "test"),
@@ -298,12 +299,16 @@ def fit(
 ) -> History:
     """Train ``model`` in place with SGD; stop and report divergence on a NaN or exploding loss.
 
-    extra_loss(model) is added to every mini-batch loss (a penalty such as LC's). ``epoch``, with
+    ``optimizer`` replaces the one the config makes (LC's L step hooks its penalty's gradient
+    into its own). ``epoch``, with
     ``sgd_epoch``'s arguments, runs each epoch in place of the library's loop (a student's own);
     it gets the StepLR schedule (a constant one when step_size is 0) and steps it itself.
     """
-    if data.name != config.dataset:
-        raise CourseError(f"config.dataset is {config.dataset!r} but the data is {data.name!r}.")
+    if (data.name, data.normalize) != (config.dataset, config.normalize):
+        raise CourseError(
+            f"config.dataset/normalize are {config.dataset!r}/{config.normalize!r} but the data "
+            f"is {data.name!r}/{data.normalize!r}: load the data with the config's settings."
+        )
     device = pick_device(config.device)
     # Channels-last convolutions train ~1.5x faster on the CPU (oneDNN); the model is handed back
     # in the default layout.
@@ -315,7 +320,7 @@ def fit(
     train_loader, eval_loaders = _loaders(data, config, device, eval_splits)
     steps, epochs, divergence = [], [], None
     bar = tqdm(range(1, config.epochs + 1), desc=config.model, disable=not progress, unit="epoch")
-    run_epoch = _epoch_runner(epoch, model, train_loader, optimizer, steps_lr, extra_loss, max_loss)
+    run_epoch = _epoch_runner(epoch, model, train_loader, optimizer, steps_lr, max_loss)
     for number in bar:
         start, lr = time.perf_counter(), optimizer.param_groups[0]["lr"]
         trained, divergence = run_epoch(number, steps)

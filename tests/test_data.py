@@ -189,6 +189,15 @@ def test_loader_normalises_and_covers_every_image_once(data_root):
     assert torch.equal(labels, again)
 
 
+def test_centred_data_is_pixels_over_255_minus_the_mean_without_the_std(data_root):
+    bundle = load_data("mnist", data_root, val_size=10, normalize="center")
+    x = next(iter(bundle.loader("train", 8)))[0]
+    raw = bundle.train.images[:8].float() / 255
+    assert torch.allclose(x, raw - bundle.mean[0], atol=1e-6)
+    with pytest.raises(CourseError, match="normalize must be one of"):
+        load_data("mnist", data_root, val_size=10, normalize="whiten")
+
+
 def test_augmentation_is_a_padded_crop_possibly_flipped(data_root):
     bundle = load_data("cifar10", data_root, val_size=10)
     plain = next(iter(bundle.loader("train", 16)))[0]

@@ -253,8 +253,8 @@ def train_alpha_schedule(
         model, alphas, pretrained, lr, resume_lrs, target_accuracy, max_epochs, patience
     )
     config = TrainConfig(
-        dataset=data.name, epochs=1, batch_size=batch_size, lr=lr, momentum=momentum,
-        weight_decay=weight_decay, seed=seed, device=str(pick_device(device)),
+        dataset=data.name, normalize=data.normalize, epochs=1, batch_size=batch_size, lr=lr,
+        momentum=momentum, weight_decay=weight_decay, seed=seed, device=str(pick_device(device)),
     )  # fmt: skip
     model.to(config.device)
     trainer = _ScheduleTrainer(model, data, config, max_epochs, patience)

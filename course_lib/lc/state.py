@@ -57,9 +57,14 @@ class TaskState:
     def set_target(self, mu: float) -> None:
         self.target = [d + lam / mu for d, lam in zip(self.delta, self.multipliers, strict=True)]
 
-    def penalty(self) -> torch.Tensor:
-        """‖w − Δ(θ) − λ/μ‖² (differentiable in w)."""
-        return sum(((p - t) ** 2).sum() for p, t in zip(self.params, self.target, strict=True))
+    @torch.no_grad()
+    def add_penalty_gradient(self, mu: float) -> None:
+        """Add μ(w − Δ(θ) − λ/μ), the gradient of the penalty μ/2‖w − Δ(θ) − λ/μ‖², to each
+        weight's gradient: in closed form, without building the penalty in autograd."""
+        for p, t in zip(self.params, self.target, strict=True):
+            if p.grad is None:
+                p.grad = torch.zeros_like(p)
+            p.grad.add_(p, alpha=mu).sub_(t, alpha=mu)
 
     @torch.no_grad()
     def distance(self) -> float:
@@ -74,16 +79,15 @@ class TaskState:
 
 @contextmanager
 def compressed_weights(states: list[TaskState]):
-    """Inside the block the model's weights are Δ(θ)."""
-    saved = [[p.detach().clone() for p in s.params] for s in states]
-    with torch.no_grad():
-        for s in states:
-            for p, d in zip(s.params, s.delta, strict=True):
-                p.copy_(d)
+    """Inside the block the model's weights are Δ(θ): the weights' storage is swapped for Δ(θ)'s
+    and back, nothing is copied."""
+    saved = [[p.data for p in s.params] for s in states]
+    for s in states:
+        for p, d in zip(s.params, s.delta, strict=True):
+            p.data = d
     try:
         yield
     finally:
-        with torch.no_grad():
-            for s, copies in zip(states, saved, strict=True):
-                for p, c in zip(s.params, copies, strict=True):
-                    p.copy_(c)
+        for s, weights in zip(states, saved, strict=True):
+            for p, w in zip(s.params, weights, strict=True):
+                p.data = w
