@@ -17,7 +17,7 @@ from course_lib.costs import count_params
 from course_lib.data import DataBundle
 from course_lib.errors import CourseError
 from course_lib.lc.algorithm import run_lc
-from course_lib.lc.compressions import Compression, Prune, Quantize, Solvers
+from course_lib.lc.compressions import Prune, Quantize, Solvers
 from course_lib.lc.config import LCConfig
 from course_lib.lc.low_rank import LowRank, RankSelection
 from course_lib.lc.result import LCResult
@@ -68,37 +68,79 @@ def layer_groups(model: nn.Module) -> dict[str, tuple[str, ...]]:
     return {names[0]: names[:1], "rest": names[1:]}
 
 
-# method -> its compression of one layer at a budget, for mixing methods over layer groups
-LAYER_COMPRESSIONS: dict[str, Callable[[float], Compression]] = {
-    "pruning": lambda b: Prune(keep_fraction=b),
-    "quantization": lambda b: Quantize(k=int(b)),
-    "low-rank": lambda b: RankSelection(alpha=b),
+def _prune_group(budget, layers: tuple[str, ...]) -> dict:
+    """Each layer keeps a fraction of its weights: one for all, or one per layer."""
+    fractions = list(budget) if isinstance(budget, Sequence) else [budget] * len(layers)
+    if len(fractions) != len(layers):
+        raise CourseError(
+            f"The pruning budget {budget} gives {len(fractions)} fractions for the layers "
+            f"{', '.join(layers)}: give one fraction, or one per layer."
+        )
+    return {n: Prune(keep_fraction=f) for n, f in zip(layers, fractions, strict=True)}
+
+
+# method -> the spec of a layer group compressed by it at a budget (mixing methods by group)
+LAYER_COMPRESSIONS: dict[str, Callable[[object, tuple[str, ...]], dict]] = {
+    "pruning": _prune_group,
+    "quantization": lambda b, layers: dict.fromkeys(layers, Quantize(k=int(b))),
+    "low-rank": lambda b, layers: dict.fromkeys(layers, RankSelection(alpha=b)),
 }
 
 
-def mixing_specs(model: nn.Module, budgets: Mapping[str, float]) -> dict[str, dict]:
+def mixing_specs(model: nn.Module, budgets: Mapping[str, object]) -> dict[str, dict]:
     """The six pairings of pruning, quantization and low-rank over the two layer groups, and all
-    three at once (the first group pruned, the second group's layers alternately low-rank and
-    quantized). ``budgets``: {"pruning": fraction kept per layer, "quantization": k,
-    "low-rank": rank-selection α}.
+    three at once in both orders (the first group pruned, the second group's layers alternately
+    low-rank and quantized, or quantized and low-rank). ``budgets``: {"pruning": fraction kept
+    per layer, or one per layer of the group, "quantization": k, "low-rank": rank-selection α}.
     """
     if set(budgets) != set(LAYER_COMPRESSIONS):
         raise CourseError(
             f"mix budgets need exactly {sorted(LAYER_COMPRESSIONS)}, got {sorted(budgets)}."
         )
-    make = {name: LAYER_COMPRESSIONS[name](budgets[name]) for name in LAYER_COMPRESSIONS}
     (first, a_layers), (second, b_layers) = layer_groups(model).items()
-    specs = {}
-    for name_a, name_b in itertools.permutations(make, 2):
-        label = f"{first}: {name_a}, {second}: {name_b}"
-        specs[label] = {
-            **{n: make[name_a] for n in a_layers},
-            **{n: make[name_b] for n in b_layers},
-        }
-    together = {n: make["pruning"] for n in a_layers}
-    together.update({n: make[("low-rank", "quantization")[i % 2]] for i, n in enumerate(b_layers)})
-    specs[f"{first}: pruning, {second}: low-rank / quantization"] = together
+
+    def group(method: str, layers: tuple[str, ...]) -> dict:
+        return LAYER_COMPRESSIONS[method](budgets[method], layers)
+
+    specs = {
+        f"{first}: {a}, {second}: {b}": {**group(a, a_layers), **group(b, b_layers)}
+        for a, b in itertools.permutations(LAYER_COMPRESSIONS, 2)
+    }
+    for order in (("low-rank", "quantization"), ("quantization", "low-rank")):
+        together = group("pruning", a_layers)
+        for i, layer in enumerate(b_layers):
+            together.update(group(order[i % 2], (layer,)))
+        specs[f"{first}: pruning, {second}: {' / '.join(order)}"] = together
     return specs
+
+
+def _point_label(budgets: Mapping[str, object]) -> str:
+    pruning = budgets["pruning"]
+    kept = "/".join(f"{f:g}" for f in pruning) if isinstance(pruning, Sequence) else f"{pruning:g}"
+    return f"kept {kept}, k {budgets['quantization']}, α {budgets['low-rank']:g}"
+
+
+def mix_study(
+    reference: nn.Module,
+    data: DataBundle,
+    budgets: Mapping[str, object] | Sequence[Mapping[str, object]],
+    config: LCConfig,
+    *,
+    progress: bool = True,
+    solvers: Solvers | None = None,
+) -> tuple[pd.DataFrame, dict[str, LCResult]]:
+    """Every mix of ``mixing_specs`` at each budget point (one mapping, or a list: then each mix
+    is a curve over the points). Column ``method`` names the mix, ``budget`` the point."""
+    points = [budgets] if isinstance(budgets, Mapping) else list(budgets)
+    runs, labels = {}, {}
+    for point in points:
+        for mix, spec in mixing_specs(reference, point).items():
+            name = mix if len(points) == 1 else f"{mix} ({_point_label(point)})"
+            runs[name] = spec
+            labels[name] = {"method": mix, "budget": _point_label(point)}
+    return run_specs(
+        reference, data, runs, config, labels=labels, progress=progress, solvers=solvers
+    )
 
 
 def _kept_params(result: LCResult) -> int:

@@ -8,7 +8,7 @@ methods, so tests/specs checks that they agree.
 
 from __future__ import annotations
 
-from course_lib.data import DATASETS
+from course_lib.data import DATASETS, NORMALIZATIONS
 from course_lib.errors import CourseError
 from course_lib.models import INITS, MODELS
 from course_lib.specs import fit
@@ -62,6 +62,7 @@ TRAINING: dict[str, Rule] = {
     "val_size": Optional(Integer(0)),
     "subset": IMAGES,
     "augment": Optional(Flag()),
+    "normalize": Choice(*NORMALIZATIONS),
     "device": Optional(Text()),
 }
 # An LC method's budget (notebook 02): what lc.method_spec takes for each method.
@@ -71,6 +72,15 @@ BUDGETS: dict[str, Rule] = {
     "low-rank": POSITIVE,
     "fixed rank": Integer(1),
 }
+# One budget point of notebook 02's mixes: pruning keeps a fraction of each layer's weights, or
+# one fraction per layer of the group (seed 002's κ = 104 and 2,505 of LeNet-5's convs).
+MIX_POINT = Record(
+    {
+        "pruning": Either(BUDGETS["pruning"], ListOf(BUDGETS["pruning"])),
+        "quantization": BUDGETS["quantization"],
+        "low-rank": BUDGETS["low-rank"],
+    }
+)
 
 
 def _grid_fits(model: str, dataset: str, grid: dict) -> None:
@@ -154,7 +164,7 @@ LC_SPEC = Spec(
         "rank_alphas": ListOf(BUDGETS["low-rank"], min_len=0, distinct=True),
         "ranks": ListOf(BUDGETS["fixed rank"], min_len=0, distinct=True),
         "mix_model": Choice("lenet300", "lenet5"),
-        "mix_budgets": Record({m: BUDGETS[m] for m in ("pruning", "quantization", "low-rank")}),
+        "mix_budgets": Either(MIX_POINT, ListOf(MIX_POINT)),
         "schedule_method": Choice(*BUDGETS),
         "schedule_budget": POSITIVE,
         "schedule_mu0s": ListOf(POSITIVE, min_len=0),

@@ -2,6 +2,7 @@
 
 import pandas as pd
 import pytest
+from factories import prototype_bundle
 
 from course_lib import CourseError, lc
 from course_lib.models import build_model
@@ -15,10 +16,10 @@ def test_layer_groups_are_conv_vs_linear_or_first_vs_rest():
     assert lc.layer_groups(build_model("lenet300")) == {"fc1": ("fc1",), "rest": ("fc2", "fc3")}
 
 
-def test_mixing_specs_are_the_six_pairings_and_all_three():
+def test_mixing_specs_are_the_six_pairings_and_all_three_in_both_orders():
     model = build_model("lenet5")
     specs = lc.mixing_specs(model, {"pruning": 0.2, "quantization": 2, "low-rank": 1e-8})
-    assert len(specs) == 7
+    assert len(specs) == 8
     pairs = [label for label in specs if "/" not in label]
     assert len(set(pairs)) == 6 and "conv: pruning, linear: quantization" in pairs
     tasks = lc.task_map(model, specs["conv: pruning, linear: low-rank / quantization"])
@@ -26,8 +27,46 @@ def test_mixing_specs_are_the_six_pairings_and_all_three():
         "conv1: prune to 20 % of the weights\nconv2: prune to 20 % of the weights\n"
         "fc1: rank selection α = 1e-08\nfc2: quantize with k = 2"
     )
+    other = lc.task_map(model, specs["conv: pruning, linear: quantization / low-rank"])
+    assert lc.describe_tasks(other).endswith(
+        "fc1: quantize with k = 2\nfc2: rank selection α = 1e-08"
+    )
     with pytest.raises(CourseError, match="mix budgets"):
         lc.mixing_specs(model, {"pruning": 0.2})
+
+
+def test_a_pruning_budget_per_layer_gives_seed_002s_kappas():
+    """Seed 002 kept 104 and 2,505 weights of LeNet-5's convs: 20.8 % of 500 and 10.02 % of
+    25,000."""
+    model = build_model("lenet5")
+    budgets = {"pruning": [0.208, 0.1002], "quantization": 2, "low-rank": 2.5e-9}
+    spec = lc.mixing_specs(model, budgets)["conv: pruning, linear: quantization"]
+    tasks = lc.task_map(model, spec)
+    result = lc.direct_compression(model, tasks, prototype_bundle((1, 28, 28)))
+    kept = [int((result.deltas[f"conv{i}.weight"] != 0).sum()) for i in (1, 2)]
+    assert kept == [104, 2505]
+    with pytest.raises(CourseError, match="one fraction, or one per layer"):
+        lc.mixing_specs(model, {**budgets, "pruning": [0.1, 0.2, 0.3]})
+
+
+def test_a_mix_study_over_two_points_draws_a_curve_per_mix():
+    model = build_model("lenet5")
+    points = [
+        {"pruning": 0.5, "quantization": 4, "low-rank": 1e-8},
+        {"pruning": [0.2, 0.1], "quantization": 2, "low-rank": 1e-7},
+    ]
+    table, results = lc.mix_study(
+        model,
+        prototype_bundle((1, 28, 28), 200, 100),
+        points,
+        lc.LCConfig(steps=0),
+        progress=False,
+    )
+    assert len(table) == len(results) == 16
+    assert table.groupby("method").size().tolist() == [2] * 8
+    assert set(table["budget"]) == {"kept 0.5, k 4, α 1e-08", "kept 0.2/0.1, k 2, α 1e-07"}
+    one = table[table["method"] == "conv: quantization, linear: pruning"]
+    assert one["ratio"].iloc[1] > one["ratio"].iloc[0]  # the second point compresses harder
 
 
 def test_method_specs_fit_every_layer():

@@ -14,7 +14,7 @@ from course_lib.branches.schedule import PRETRAINED_MODES
 from course_lib.errors import CourseError
 from course_lib.runs.parameters import inspect_parameters
 from course_lib.specs import fit
-from course_lib.specs.notebooks import BUDGETS, TRAINING
+from course_lib.specs.notebooks import BUDGETS, MIX_POINT, TRAINING
 from course_lib.train import TrainConfig
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,7 +41,7 @@ def test_the_choices_are_the_ones_the_methods_accept():
     assert set(rules["03_pruning"]["scope"].values) == set(prune.magnitude.SCOPES)
     assert set(rules["04_tucker"]["method"].values) == set(tucker.METHODS)
     assert set(BUDGETS) == set(lc.studies.METHODS)
-    assert set(rules["02_lc_compression"]["mix_budgets"].fields) == set(lc.LAYER_COMPRESSIONS)
+    assert set(MIX_POINT.fields) == set(lc.LAYER_COMPRESSIONS)
     assert set(rules["05_alpha_branch"]["branch_init"].values) == set(BRANCH_INITS)
     assert set(rules["05_alpha_branch"]["pretrained_weights"].item.values) == set(PRETRAINED_MODES)
     assert set(TRAINING) == {f.name for f in fields(TrainConfig)}
@@ -104,6 +104,11 @@ REFUSED = [
     ("02_lc_compression", {"steps": 0}, "steps must be an integer >= 1, got 0"),
     ("02_lc_compression", {"model": "vgg_small"}, "model must be one of 'lenet300', 'lenet5'"),
     ("02_lc_compression", {"mix_budgets": {"pruning": 0.1}}, "mix_budgets must be a mapping of"),
+    (
+        "02_lc_compression",
+        {"mix_budgets": [{"pruning": [0.2, 1.5], "quantization": 2, "low-rank": 1e-8}]},
+        r"mix_budgets\[0\]\['pruning'\]\[1\] must be a number",
+    ),
     (
         "02_lc_compression",
         {"schedule_method": "pruning", "schedule_budget": 2},
