@@ -97,6 +97,7 @@ def run_grid(
     table = pd.DataFrame(rows)
     table.attrs["settings"] = list(grid)
     table.attrs["centre"] = 0 if design == "one_at_a_time" else None
+    table.attrs["shown"] = list(settings_of(base, grid))
     return table, histories
 
 
@@ -105,6 +106,13 @@ def top_configurations(table: pd.DataFrame, k: int = 3, by: str = "val_accuracy"
     if by not in table:
         raise CourseError(f"The table has no column {by!r}; columns: {list(table.columns)}.")
     return table.sort_values(["diverged", by], ascending=[True, False]).head(k)
+
+
+def top_table(table: pd.DataFrame, k: int = 3) -> pd.DataFrame:
+    """The ``k`` best runs as columns, best first, and as rows every setting, then the train
+    accuracy, test accuracy and test loss: seed 001's table of its top configurations."""
+    metrics = [m for m in ("train_accuracy", "test_accuracy", "test_loss") if m in table]
+    return top_configurations(table, k)[table.attrs["shown"] + metrics].T
 
 
 def one_at_a_time(

@@ -9,6 +9,7 @@ from course_lib.explore import (
     run_grid,
     settings_of,
     top_configurations,
+    top_table,
 )
 from course_lib.train import TrainConfig, sgd_epoch
 
@@ -90,6 +91,12 @@ def test_a_one_at_a_time_table_shows_every_setting_and_compares_around_its_centr
     assert {"train_accuracy", "test_accuracy", "test_loss"} <= set(table.columns)
     # around the centre (run 0), not the best run: f1=8 is compared with the centre's f1=100
     assert one_at_a_time(table, histories, "f1") == {"f1=100": histories[0], "f1=8": histories[2]}
+    top = top_table(table, 2)
+    assert list(top.columns) == top_configurations(table, 2).index.tolist()
+    assert list(top.index) == [
+        "c1", "k1", "c2", "k2", "f1", "batch_size", "lr", "momentum", "init", "max_epochs",
+        "train_accuracy", "test_accuracy", "test_loss",
+    ]  # fmt: skip
     assert list(labelled(table, histories)) == [
         "lr=0.01, f1=100",
         "lr=0.05, f1=100",

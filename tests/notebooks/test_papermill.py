@@ -17,9 +17,20 @@ POINTS = read_points(ROOT / "assignments" / "points.yaml")
 def check_training(metrics):
     assert metrics["model"] == "lenet300" and metrics["params"] == 266610
     assert 0.5 < metrics["test_accuracy"] <= 1 and metrics["epochs"] == 1
-    assert [run["lr"] for run in metrics["grid"]] == [0.05, 0.01]
+    # one at a time around the reference's lr 0.1 and batch 256: the centre, then each value off it
+    assert metrics["design"] == "one_at_a_time" and metrics["factorial_runs"] == 2
+    grid = [(run["lr"], run["batch_size"]) for run in metrics["grid"]]
+    assert grid == [(0.1, 256), (0.05, 256), (0.01, 256), (0.1, 128)]
+    assert {"activation", "momentum", "init", "max_epochs"} <= set(metrics["grid"][0])
     assert {run["lr"]: run["diverged"] for run in metrics["learning_rates"]}[1000.0] is True
-    assert {"steps", "epochs", "confusion", "grid_lr", "lr"} <= set(metrics["figures"])
+    # 2048 images in batches of 256: 8 steps, the validation split evaluated after every 2nd
+    assert [row["step"] for row in metrics["val_steps"]] == [2, 4, 6, 8]
+    assert metrics["val_steps"][-1]["val_accuracy"] == metrics["val_accuracy"]
+    (augment,) = metrics["comparisons"]
+    assert [run["augment"] for run in augment] == [False, True]
+    assert augment[0]["train_loss"] != augment[1]["train_loss"]
+    figures = {"steps", "epochs", "confusion", "grid_lr", "grid_batch_size", "lr", "comparison_0"}
+    assert figures <= set(metrics["figures"])
 
 
 def check_lc_compression(metrics):
@@ -131,7 +142,9 @@ CASES = {
     "01_training": (
         {
             "model": "lenet300",
-            "grid": {"lr": [0.05, 0.01]},
+            "gamma": 0.7,  # a reference of its own in the model cache, trained with val_every 2
+            "val_every": 2,
+            "grid": {"lr": [0.05, 0.01], "batch_size": [128]},
             "divergence_lrs": [1000.0],
         },
         check_training,
