@@ -98,15 +98,16 @@ def _comparisons_fit(model: str, dataset: str, comparisons: list) -> None:
 
 
 def _options_build(model: str, dataset: str, model_kwargs: dict | None) -> None:
-    """Each key of ``model_kwargs`` is an option of the model and its value builds it."""
+    """Each key of ``model_kwargs`` is an option of the model, and together they build it."""
     options = fit.model_options(model)
-    for key, value in (model_kwargs or {}).items():
+    for key in model_kwargs or {}:
         if key not in options:
             raise CourseError(
                 f"model_kwargs has the key {key!r}, not an option of {model}: use "
                 f"{', '.join(options) or 'none (it takes no options)'}."
             )
-        fit.check_option(f"model_kwargs[{key!r}]", model, dataset, key, value)
+    if model_kwargs:
+        fit.check_options("model_kwargs", model, dataset, model_kwargs)
 
 
 def _nesterov_needs_momentum(nesterov, momentum) -> None:

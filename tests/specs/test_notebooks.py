@@ -91,7 +91,12 @@ REFUSED = [
     ("01_training", {"grid": {"f1": [100, 10**9]}}, r"grid\['f1'\] holds 1000000000, a size over"),
     ("01_training", {"grid": {"k1": [3, 100]}}, r"grid\['k1'\] holds 100, which does not build"),
     ("01_training", {"model_kwargs": {"c7": 3}}, "model_kwargs has the key 'c7', not an option"),
-    ("01_training", {"model_kwargs": {"k1": 40}}, r"model_kwargs\['k1'\] holds 40, which does not"),
+    (
+        "01_training",
+        {"model_kwargs": {"k1": 40}},
+        r"model_kwargs holds \{'k1': 40\}, which does not build",
+    ),
+    ("01_training", {"model_kwargs": {"k1": 5000}}, "model_kwargs holds 5000, a size over"),
     ("01_training", {"design": "latin"}, "design must be one of 'factorial'"),
     ("01_training", {"val_every": -5}, "val_every must be an integer >= 0, got -5"),
     ("01_training", {"augment": "yes"}, "augment must be None or"),
