@@ -9,6 +9,7 @@ import papermill
 import pytest
 
 from course_lib.assign.grading import read_outcome, read_points, score
+from tests.conftest import write_cifar_like
 
 ROOT = Path(__file__).resolve().parents[2]
 POINTS = read_points(ROOT / "assignments" / "points.yaml")
@@ -228,6 +229,39 @@ def test_notebook_runs_with_injected_parameters(notebook, tmp_path):
     exercises = POINTS.exercises[notebook]
     assert score(outcome, exercises) == exercises, outcome.to_dict()
     assert not outcome.fallbacks and len(outcome.verdicts) == len(exercises)
+
+
+@pytest.mark.notebook
+def test_seed_003s_experiments_run_on_cifar10(tmp_path, monkeypatch):
+    """Seed 003's Part 1 as section 4 of notebook 01 runs it, on CIFAR-10 files in the upstream
+    format (small and random here, in a model cache of their own): the reference at lr 0.001
+    without augmentation, lr 0.1 and 1 beside it, with and without max-pooling, without and with
+    augmentation; each comparison is its own figure."""
+    monkeypatch.setenv("COURSE_CACHE", str(tmp_path / "cache"))
+    write_cifar_like(tmp_path / "data" / "cifar-10-batches-py", per_batch=300)
+    parameters = {
+        "dataset": "cifar10",
+        "model": "cifar_cnn",
+        "data_dir": str(tmp_path / "data"),
+        "lr": 0.001,
+        "step_size": 0,
+        "augment": False,
+        "grid": {"lr": [0.01, 0.001]},
+        "divergence_lrs": [0.1, 1.0],
+        "comparisons": [{"pool": [True, False]}, {"augment": [False, True]}],
+    }
+    execute("01_training", tmp_path, parameters)
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["dataset"] == "cifar10" and metrics["model"] == "cifar_cnn"
+    assert [run["lr"] for run in metrics["learning_rates"]] == [0.001, 0.1, 1.0]
+    pool, augment = metrics["comparisons"]
+    assert [run["pool"] for run in pool] == [True, False]
+    assert all(run["lr"] == 0.001 and run["max_epochs"] == 1 for run in pool)
+    assert [run["augment"] for run in augment] == [False, True]
+    assert pool[0]["train_loss"] != pool[1]["train_loss"]
+    assert augment[0]["train_loss"] != augment[1]["train_loss"]
+    figures = {"comparison_0", "comparison_1", "lr", "lr_epochs", "steps", "epochs"}
+    assert figures <= set(metrics["figures"])
 
 
 REFUSALS = [
