@@ -22,13 +22,15 @@ def check_training(metrics):
     assert metrics["design"] == "one_at_a_time" and metrics["factorial_runs"] == 2
     grid = [(run["lr"], run["batch_size"]) for run in metrics["grid"]]
     assert grid == [(0.1, 256), (0.05, 256), (0.01, 256), (0.1, 128)]
-    assert {"activation", "momentum", "init", "max_epochs"} <= set(metrics["grid"][0])
+    assert all(run["activation"] == "tanh" for run in metrics["grid"])  # the reference's options
+    assert {"momentum", "init", "max_epochs"} <= set(metrics["grid"][0])
     assert {run["lr"]: run["diverged"] for run in metrics["learning_rates"]}[1000.0] is True
     # 2048 images in batches of 256: 8 steps, the validation split evaluated after every 2nd
     assert [row["step"] for row in metrics["val_steps"]] == [2, 4, 6, 8]
     assert metrics["val_steps"][-1]["val_accuracy"] == metrics["val_accuracy"]
     (augment,) = metrics["comparisons"]
     assert [run["augment"] for run in augment] == [False, True]
+    assert [run["epochs"] for run in augment] == [2, 2]
     assert augment[0]["train_loss"] != augment[1]["train_loss"]
     figures = {"steps", "epochs", "confusion", "grid_lr", "grid_batch_size", "lr", "comparison_0"}
     assert figures <= set(metrics["figures"])
@@ -143,10 +145,13 @@ CASES = {
     "01_training": (
         {
             "model": "lenet300",
-            "gamma": 0.7,  # a reference of its own in the model cache, trained with val_every 2
-            "val_every": 2,
+            "model_kwargs": {"activation": "tanh"},  # a reference of its own in the model cache,
+            "val_every": 2,  # trained with validation every 2 steps
             "grid": {"lr": [0.05, 0.01], "batch_size": [128]},
+            "design": "one_at_a_time",
             "divergence_lrs": [1000.0],
+            "comparisons": [{"augment": [False, True]}],
+            "comparison_epochs": 2,
         },
         check_training,
     ),
