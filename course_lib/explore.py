@@ -21,13 +21,13 @@ DESIGNS = ("factorial", "one_at_a_time")
 SHOWN = ("batch_size", "lr", "momentum", "init")
 
 
-def model_options(base: TrainConfig) -> dict:
-    """Every option of ``base``'s model with the value ``base`` builds it with."""
-    parameters = inspect.signature(MODELS[base.model]).parameters
+def options_of(config: TrainConfig) -> dict:
+    """Every option of ``config``'s model with the value ``config`` builds it with."""
+    parameters = inspect.signature(MODELS[config.model]).parameters
     defaults = {
         n: p.default for n, p in parameters.items() if n not in ("input_shape", "num_classes")
     }
-    return {**defaults, **base.model_kwargs}
+    return {**defaults, **config.model_kwargs}
 
 
 def _point(base: TrainConfig, point: dict) -> TrainConfig:
@@ -37,7 +37,7 @@ def _point(base: TrainConfig, point: dict) -> TrainConfig:
 
 
 def _centre_value(base: TrainConfig, setting: str):
-    return getattr(base, setting) if setting in CONFIG_FIELDS else model_options(base)[setting]
+    return getattr(base, setting) if setting in CONFIG_FIELDS else options_of(base)[setting]
 
 
 def grid_configs(
@@ -51,11 +51,11 @@ def grid_configs(
         raise CourseError(f"A grid maps each setting to a non-empty list of values, got {grid!r}.")
     if design not in DESIGNS:
         raise CourseError(f"design must be one of {', '.join(DESIGNS)}, got {design!r}.")
-    unknown = set(grid) - CONFIG_FIELDS - set(model_options(base))
+    unknown = set(grid) - CONFIG_FIELDS - set(options_of(base))
     if unknown:
         raise CourseError(
             f"Unknown grid settings {sorted(unknown)}: use training settings "
-            f"{sorted(CONFIG_FIELDS)} or options of {base.model} {sorted(model_options(base))}."
+            f"{sorted(CONFIG_FIELDS)} or options of {base.model} {sorted(options_of(base))}."
         )
     if design == "factorial":
         points = [dict(zip(grid, v, strict=True)) for v in itertools.product(*grid.values())]
@@ -73,7 +73,7 @@ def settings_of(config: TrainConfig, grid: dict) -> dict:
     """A run's settings as seed 001's table shows them: the model's options, batch size,
     learning rate, momentum, initialisation, the epochs it was given, and every grid setting."""
     shown = {k: getattr(config, k) for k in (*SHOWN, *grid) if k in CONFIG_FIELDS}
-    return {**model_options(config), **shown, "max_epochs": config.epochs}
+    return {**options_of(config), **shown, "max_epochs": config.epochs}
 
 
 def run_grid(
