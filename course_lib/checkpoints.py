@@ -18,7 +18,7 @@ from course_lib.data import DataBundle, load_data
 from course_lib.errors import CourseError
 from course_lib.models import build_model
 from course_lib.profiles import load_profile_file, resolve_profile_name
-from course_lib.train import History, TrainConfig, fit, initial_model
+from course_lib.train import UNWEIGHED, History, TrainConfig, fit, initial_model
 
 FORMAT = 1
 
@@ -114,9 +114,10 @@ def _recorded_config(path: Path, payload) -> TrainConfig:
 
 
 def _check_recorded(path: Path, config: TrainConfig, expected: TrainConfig) -> None:
-    """Refuse a checkpoint trained with other settings than ``expected`` (device aside)."""
+    """Refuse a checkpoint trained with other settings than ``expected`` (those that leave the
+    weights as they are aside: its history keeps the validation steps it was trained with)."""
     found, asked = asdict(config), asdict(expected)
-    differ = [k for k in asked if k != "device" and found[k] != asked[k]]
+    differ = [k for k in asked if k not in UNWEIGHED and found[k] != asked[k]]
     if differ:
         held = ", ".join(f"{k}={found[k]!r}" for k in differ[:3])
         wanted = ", ".join(f"{k}={asked[k]!r}" for k in differ[:3])

@@ -47,6 +47,7 @@ class TrainConfig:
     augment: bool | None = None  # None: on for cifar10 only
     normalize: str = "standardize"  # how the data is normalised (data.NORMALIZATIONS)
     device: str | None = None  # None: cuda, then mps, then cpu
+    val_every: int = 0  # evaluate the validation split every this many SGD steps; 0: never
 
     def __post_init__(self):
         self.validate()
@@ -65,6 +66,7 @@ class TrainConfig:
             (isinstance(self.step_size, int) and self.step_size >= 0, "step_size must be >= 0"),
             (0 < self.gamma <= 1, "gamma must be in (0, 1]"),
             (self.normalize in NORMALIZATIONS, f"normalize must be one of {NORMALIZATIONS}"),
+            (isinstance(self.val_every, int) and self.val_every >= 0, "val_every must be >= 0"),
         ]
         for ok, message in checks:
             if not ok:
@@ -74,9 +76,10 @@ class TrainConfig:
         return ", ".join(f"{k}={v}" for k, v in asdict(self).items() if k != "device")
 
     def key(self) -> str:
-        """A short hash of everything that changes the trained weights. ``normalize`` enters only
-        when it is not the default, so the references cached before it existed keep their key."""
-        settings = {k: v for k, v in asdict(self).items() if k != "device"}
+        """A short hash of everything that changes the trained weights (not the device, nor
+        how often the validation split is evaluated). ``normalize`` enters only when it is not
+        the default, so the references cached before it existed keep their key."""
+        settings = {k: v for k, v in asdict(self).items() if k not in UNWEIGHED}
         if self.normalize == "standardize":
             del settings["normalize"]
         return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
@@ -90,6 +93,9 @@ class TrainConfig:
         return cls(**values)
 
 
+UNWEIGHED = ("device", "val_every")  # settings that leave the trained weights as they are
+
+
 def pick_device(preferred: str | None = None) -> torch.device:
     """The requested device, else cuda, then mps, then cpu."""
     if preferred:
@@ -101,19 +107,25 @@ def pick_device(preferred: str | None = None) -> torch.device:
     return torch.device("cpu")
 
 
+VAL_STEP_COLUMNS = ["step", "val_loss", "val_accuracy"]
+
+
 @dataclass
 class History:
-    """What a run produced: per SGD step, per epoch, and whether it diverged."""
+    """What a run produced: per SGD step, per epoch, and whether it diverged; ``val_steps``: the
+    validation loss and accuracy after every ``val_every``-th step (none when it was 0)."""
 
     steps: pd.DataFrame
     epochs: pd.DataFrame
     diverged: bool = False
     divergence: str | None = None
+    val_steps: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=VAL_STEP_COLUMNS))
 
     def to_dict(self) -> dict:
         return {
             "steps": self.steps.to_dict("list"),
             "epochs": self.epochs.to_dict("list"),
+            "val_steps": self.val_steps.to_dict("list"),
             "divergence": self.divergence,
         }
 
@@ -121,7 +133,8 @@ class History:
     def from_dict(cls, values: dict) -> History:
         divergence = values["divergence"]
         steps, epochs = pd.DataFrame(values["steps"]), pd.DataFrame(values["epochs"])
-        return cls(steps, epochs, diverged=divergence is not None, divergence=divergence)
+        val_steps = pd.DataFrame(values.get("val_steps") or [], columns=VAL_STEP_COLUMNS)
+        return cls(steps, epochs, divergence is not None, divergence, val_steps)
 
     @property
     def final(self) -> dict:
@@ -247,9 +260,10 @@ def _plugged_epoch(run_epoch, model, loader, optimizer, scheduler, max_loss, epo
     return {"train_loss": loss_sum / count, "train_accuracy": correct_sum / count}, None
 
 
-def _epoch(model, loader, optimizer, max_loss: float, epoch: int, steps: list):
-    """One epoch of SGD, each step's (step, epoch, loss, accuracy) appended to ``steps``; the
-    epoch's train loss and accuracy, or the divergence that stopped it."""
+def _epoch(model, loader, optimizer, max_loss, probe, epoch: int, steps: list):
+    """One epoch of SGD, each step's (step, epoch, loss, accuracy) appended to ``steps`` and
+    ``probe`` called after it; the epoch's train loss and accuracy, or the divergence that
+    stopped it."""
     model.train()
     loss_sum, correct_sum, count = 0.0, 0.0, 0
     for x, y in loader:
@@ -263,6 +277,7 @@ def _epoch(model, loader, optimizer, max_loss: float, epoch: int, steps: list):
         optimizer.step()
         acc = (out.argmax(1) == y).float().mean().item()
         steps.append((len(steps) + 1, epoch, value, acc))
+        probe(len(steps))
         loss_sum += value * len(y)
         correct_sum += acc * len(y)
         count += len(y)
@@ -278,12 +293,35 @@ def _loaders(data: DataBundle, config: TrainConfig, device, eval_splits):
     }
 
 
-def _epoch_runner(epoch, model, loader, optimizer, steps_lr, max_loss):
+def _epoch_runner(epoch, model, loader, optimizer, steps_lr, max_loss, probe):
     """(epoch number, steps) -> ``_epoch``'s result, by the library's loop or by ``epoch``."""
     if epoch is None:
-        return partial(_epoch, model, loader, optimizer, max_loss)
+        return partial(_epoch, model, loader, optimizer, max_loss, probe)
+    if probe.every:
+        raise CourseError(
+            "fit: a plug-in epoch cannot evaluate between its steps; set val_every=0 for it."
+        )
     schedule = steps_lr or StepLR(optimizer, 1, 1.0)  # the constant schedule of step_size 0
     return partial(_plugged_epoch, epoch, model, loader, optimizer, schedule, max_loss)
+
+
+class _Probe:
+    """Called after every SGD step: every ``every``-th step evaluates the validation split and
+    keeps (step, loss, accuracy), and the seconds it took (not counted as training time)."""
+
+    def __init__(self, model: nn.Module, loader, every: int):
+        if every and loader is None:
+            raise CourseError(
+                "val_every needs a validation split: set val_size > 0 or val_every=0."
+            )
+        self.model, self.loader, self.every = model, loader, every
+        self.rows, self.seconds = [], 0.0
+
+    def __call__(self, step: int) -> None:
+        if self.every and step % self.every == 0:
+            start = time.perf_counter()
+            self.rows.append((step, *evaluate(self.model, self.loader)))
+            self.seconds += time.perf_counter() - start
 
 
 def fit(
@@ -318,16 +356,17 @@ def fit(
     optimizer = optimizer or make_optimizer(model.parameters(), config)
     steps_lr = StepLR(optimizer, config.step_size, config.gamma) if config.step_size else None
     train_loader, eval_loaders = _loaders(data, config, device, eval_splits)
+    probe = _Probe(model, eval_loaders.get("val"), config.val_every)
     steps, epochs, divergence = [], [], None
     bar = tqdm(range(1, config.epochs + 1), desc=config.model, disable=not progress, unit="epoch")
-    run_epoch = _epoch_runner(epoch, model, train_loader, optimizer, steps_lr, max_loss)
+    run_epoch = _epoch_runner(epoch, model, train_loader, optimizer, steps_lr, max_loss, probe)
     for number in bar:
-        start, lr = time.perf_counter(), optimizer.param_groups[0]["lr"]
+        start, lr, probed = time.perf_counter(), optimizer.param_groups[0]["lr"], probe.seconds
         trained, divergence = run_epoch(number, steps)
         if divergence:
             break
         row = {"epoch": number, "lr": lr, **trained}
-        row["seconds"] = time.perf_counter() - start
+        row["seconds"] = time.perf_counter() - start - (probe.seconds - probed)
         for split, loader in eval_loaders.items():
             row[f"{split}_loss"], row[f"{split}_accuracy"] = evaluate(model, loader)
         epochs.append(row)
@@ -341,6 +380,7 @@ def fit(
         pd.DataFrame(epochs),
         diverged=divergence is not None,
         divergence=divergence,
+        val_steps=pd.DataFrame(probe.rows, columns=VAL_STEP_COLUMNS),
     )
 
 

@@ -11,6 +11,7 @@ from course_lib.data import load_data
 from course_lib.errors import CourseError
 from course_lib.models import build_model
 from course_lib.train import (
+    History,
     TrainConfig,
     accuracy,
     confusion_matrix,
@@ -105,7 +106,8 @@ def test_config_key_changes_with_settings_but_not_device():
 
 def test_the_key_of_a_config_without_normalize_is_the_key_it_had_before_normalize_existed():
     """Cached references stay valid: the default normalisation does not enter the key."""
-    settings = {k: v for k, v in asdict(config()).items() if k not in ("device", "normalize")}
+    added_since = ("device", "val_every", "normalize")
+    settings = {k: v for k, v in asdict(config()).items() if k not in added_since}
     before = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
     assert config().key() == before
 
@@ -149,3 +151,29 @@ def test_confusion_matrix_takes_a_students_count(mnist):
     net = build_model("lenet300")
     transposed = confusion_matrix(net, mnist, "test", count=lambda *a: count_confusion(*a).T)
     assert (transposed == confusion_matrix(net, mnist, "test").T).all()
+
+
+def test_validation_every_n_steps_is_recorded_and_leaves_the_weights_as_they_are(mnist):
+    """val_every=3 evaluates the validation split after steps 3, 6, ... (16 steps in 4 epochs):
+    the same weights and train steps as without it, the last row the epoch's validation figures."""
+    torch.manual_seed(0)
+    net = build_model("lenet300")
+    probed_net = copy.deepcopy(net)
+    plain = fit(net, mnist, config(epochs=4, lr=0.05), progress=False)
+    probed = fit(probed_net, mnist, config(epochs=4, lr=0.05, val_every=3), progress=False)
+    assert plain.val_steps.empty and list(probed.val_steps["step"]) == [3, 6, 9, 12, 15]
+    assert probed.steps.equals(plain.steps)
+    for p, q in zip(net.parameters(), probed_net.parameters(), strict=True):
+        assert torch.equal(p, q)
+    # after step 12 (the end of epoch 3) the validation figures are epoch 3's
+    at_12 = probed.val_steps.set_index("step").loc[12]
+    assert at_12["val_accuracy"] == probed.epochs.set_index("epoch").loc[3, "val_accuracy"]
+    assert at_12["val_loss"] == pytest.approx(probed.epochs.set_index("epoch").loc[3, "val_loss"])
+    assert config(val_every=3).key() == config().key()
+    restored = History.from_dict(probed.to_dict())
+    assert restored.val_steps.equals(probed.val_steps)
+    assert History.from_dict({**plain.to_dict(), "val_steps": None}).val_steps.empty
+    with pytest.raises(CourseError, match="set val_every=0"):
+        fit(build_model("lenet300"), mnist, config(val_every=2), epoch=sgd_epoch)
+    with pytest.raises(CourseError, match="val_every must be >= 0"):
+        config(val_every=-1)

@@ -14,7 +14,13 @@ from course_lib.plots.pruning import (
     structured_trajectory,
     weight_histograms,
 )
-from course_lib.plots.training import compare_runs, confusion, training_epochs, training_steps
+from course_lib.plots.training import (
+    compare_runs,
+    compare_steps,
+    confusion,
+    training_epochs,
+    training_steps,
+)
 from course_lib.plots.tucker import tucker_accuracy, tucker_forward_time, tucker_reconstruction
 
 __all__ = [
@@ -22,6 +28,7 @@ __all__ = [
     "alpha_costs",
     "alpha_stages",
     "compare_runs",
+    "compare_steps",
     "confusion",
     "lc_error_vs_budget",
     "lc_error_vs_ratio",

@@ -4,14 +4,20 @@ import matplotlib.pyplot as plt
 
 
 def training_steps(history, title: str = "", smooth: int = 20):
-    """Train loss and accuracy per SGD step (seed 000 Fig 1), raw and as a moving average."""
+    """Train loss and accuracy per SGD step (seed 000 Fig 1), raw and as a moving average, and
+    the validation figures every ``val_every`` steps where they were recorded (Fig 2)."""
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
+    probed = history.val_steps
     for ax, column in zip(axes, ("loss", "accuracy"), strict=True):
         values = history.steps[column]
-        ax.plot(history.steps["step"], values, alpha=0.3, lw=0.8, label="per step")
+        ax.plot(history.steps["step"], values, alpha=0.3, lw=0.8, label="train, per step")
         ax.plot(history.steps["step"], values.rolling(smooth, min_periods=1).mean(), label="mean")
+        if len(probed):
+            every = int(probed["step"].iloc[0])
+            label = f"validation, every {every} steps"
+            ax.plot(probed["step"], probed[f"val_{column}"], marker=".", label=label)
         ax.set_xlabel("SGD step")
-        ax.set_ylabel(f"train {column}")
+        ax.set_ylabel(column)
         ax.legend()
     fig.suptitle(title or "Training per SGD step")
     fig.tight_layout()
@@ -54,17 +60,52 @@ def confusion(matrix, classes, title: str = "Confusion matrix (test set)"):
     return fig
 
 
-def compare_runs(histories: dict, metric: str = "val_accuracy", title: str = ""):
-    """One curve per labelled run, per epoch (seed 001's lr, momentum, batch-size comparisons)."""
-    fig, ax = plt.subplots(figsize=(6.5, 4))
-    for label, history in histories.items():
-        if metric in history.epochs:
-            ax.plot(history.epochs["epoch"], history.epochs[metric], marker="o", label=str(label))
+STYLES = {"train": "-", "val": ":", "test": "--"}
+
+
+def compare_runs(histories: dict, title: str = "", splits=("train", "test")):
+    """Accuracy and loss per epoch, one colour per labelled run and one line style per split
+    (seed 001's lr, momentum, batch-size and overfitting comparisons; seed 003's experiments).
+    A run that diverged ends at its last whole epoch, marked with an x."""
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
+    for ax, metric in zip(axes, ("accuracy", "loss"), strict=True):
+        for index, (label, history) in enumerate(histories.items()):
+            _epoch_lines(ax, history, metric, splits, f"C{index % 10}", label)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(metric)
+        ax.legend(fontsize=7)
+    fig.suptitle(title or "Compared runs")
+    fig.tight_layout()
+    return fig
+
+
+def _epoch_lines(ax, history, metric: str, splits, color: str, label: str) -> None:
+    for split in splits:
+        column = f"{split}_{metric}"
+        if column in history.epochs:
+            x, y = history.epochs["epoch"], history.epochs[column]
+            ax.plot(x, y, STYLES[split], color=color, marker="o", ms=3, label=f"{label} {split}")
+            if history.diverged:
+                ax.plot(x.iloc[-1:], y.iloc[-1:], "x", color=color, ms=10, mew=2)
+    if history.diverged:
+        ax.plot([], [], "x", color=color, label=f"{label}: diverged")
+
+
+def compare_steps(histories: dict, column: str = "loss", title: str = "", smooth: int = 10):
+    """The train ``column`` per SGD step of each labelled run, as a moving average; a run that
+    diverged ends at the step where it did, marked with an x (seed 003's lr 0.1 and 1)."""
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    for index, (label, history) in enumerate(histories.items()):
+        color, steps = f"C{index % 10}", history.steps
+        values = steps[column].rolling(smooth, min_periods=1).mean()
+        ax.plot(steps["step"], values, color=color, label=str(label))
         if history.diverged:
-            ax.plot([], [], " ", label=f"{label}: diverged")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel(metric.replace("_", " "))
-    ax.set_title(title or metric.replace("_", " "))
-    ax.legend()
+            last = int(steps["step"].iloc[-1]) if len(steps) else 0
+            ax.plot([last], [values.iloc[-1] if len(steps) else 0], "x", color=color, ms=10, mew=2,
+                    label=f"{label}: diverged after step {last}")  # fmt: skip
+    ax.set_xlabel("SGD step")
+    ax.set_ylabel(f"train {column} (mean of {smooth} steps)")
+    ax.set_title(title or f"train {column} per SGD step")
+    ax.legend(fontsize=7)
     fig.tight_layout()
     return fig

@@ -33,20 +33,28 @@ def model_options(model: str) -> list[str]:
 def check_option(name: str, model: str, dataset: str, option: str, value) -> None:
     """``value`` of the model option ``option`` (``name`` in a refusal) builds ``model`` for
     ``dataset``'s images, with no size over MAX_SIZE (which would only exhaust the memory)."""
-    sizes = value if isinstance(value, list | tuple) else [value]
-    if any(isinstance(v, int) and not isinstance(v, bool) and v > MAX_SIZE for v in sizes):
-        raise CourseError(
-            f"{name} holds {shown(value)}, a size over {MAX_SIZE}: give smaller ones."
-        )
+    check_options(name, model, dataset, {option: value}, held=value)
+
+
+def check_options(name: str, model: str, dataset: str, options: dict, held=None) -> None:
+    """``options`` together build ``model`` for ``dataset``'s images (one build), with no size
+    over MAX_SIZE; a refusal says ``name`` holds ``held`` (default: ``options``)."""
+    for value in options.values():
+        sizes = value if isinstance(value, list | tuple) else [value]
+        if any(isinstance(v, int) and not isinstance(v, bool) and v > MAX_SIZE for v in sizes):
+            raise CourseError(
+                f"{name} holds {shown(value)}, a size over {MAX_SIZE}: give smaller ones."
+            )
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # torch warns about zero-sized layers, then fails
-            skeleton(model, dataset, **{option: value})
+            skeleton(model, dataset, **options)
     except Exception as err:  # torch refuses bad sizes with several types
         reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        held = shown(options if held is None else held)
         raise CourseError(
-            f"{name} holds {shown(value)}, which does not build {model} ({reason}): give sizes "
-            f"that fit {dataset}'s images."
+            f"{name} holds {held}, which does not build {model} ({reason}): give sizes that fit "
+            f"{dataset}'s images."
         ) from None
 
 

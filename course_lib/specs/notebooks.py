@@ -64,6 +64,7 @@ TRAINING: dict[str, Rule] = {
     "augment": Optional(Flag()),
     "normalize": Choice(*NORMALIZATIONS),
     "device": Optional(Text()),
+    "val_every": Integer(0),
 }
 # An LC method's budget (notebook 02): what lc.method_spec takes for each method.
 BUDGETS: dict[str, Rule] = {
@@ -83,22 +84,40 @@ MIX_POINT = Record(
 )
 
 
-def _grid_fits(model: str, dataset: str, grid: dict) -> None:
+def _grid_fits(model: str, dataset: str, grid: dict, name: str = "grid") -> None:
     """Each grid key is a training setting (its values checked as such) or an option of the
     model (each value must build it)."""
     options = fit.model_options(model)
     for key, values in grid.items():
         if key in TRAINING:
             for index, value in enumerate(values):
-                TRAINING[key].check(f"grid[{key!r}][{index}]", value)
+                TRAINING[key].check(f"{name}[{key!r}][{index}]", value)
         elif key in options:
             for value in values:
-                fit.check_option(f"grid[{key!r}]", model, dataset, key, value)
+                fit.check_option(f"{name}[{key!r}]", model, dataset, key, value)
         else:
             raise CourseError(
-                f"grid has the key {key!r}, neither a training setting nor an option of {model}: "
-                f"use {', '.join([*TRAINING, *options])}."
+                f"{name} has the key {key!r}, neither a training setting nor an option of "
+                f"{model}: use {', '.join([*TRAINING, *options])}."
             )
+
+
+def _comparisons_fit(model: str, dataset: str, comparisons: list) -> None:
+    for index, grid in enumerate(comparisons):
+        _grid_fits(model, dataset, grid, f"comparisons[{index}]")
+
+
+def _options_build(model: str, dataset: str, model_kwargs: dict | None) -> None:
+    """Each key of ``model_kwargs`` is an option of the model, and together they build it."""
+    options = fit.model_options(model)
+    for key in model_kwargs or {}:
+        if key not in options:
+            raise CourseError(
+                f"model_kwargs has the key {key!r}, not an option of {model}: use "
+                f"{', '.join(options) or 'none (it takes no options)'}."
+            )
+    if model_kwargs:
+        fit.check_options("model_kwargs", model, dataset, model_kwargs)
 
 
 def _nesterov_needs_momentum(nesterov, momentum) -> None:
@@ -107,21 +126,28 @@ def _nesterov_needs_momentum(nesterov, momentum) -> None:
 
 
 TRAINING_PARAMETERS = ("epochs", "batch_size", "lr", "momentum", "nesterov", "step_size")
-TRAINING_PARAMETERS += ("gamma", "init")
+TRAINING_PARAMETERS += ("gamma", "init", "augment", "model_kwargs")
+DESIGNS = ("factorial", "one_at_a_time")  # explore.DESIGNS
 TRAINING_SPEC = Spec(
     {
         **COMMON,
         "model": Choice(*MODELS),
         **{name: Optional(TRAINING[name]) for name in TRAINING_PARAMETERS},
+        "val_every": TRAINING["val_every"],
         "grid": MappingOf(ListOf(Anything())),
+        "design": Choice(*DESIGNS),
         "grid_epochs": Integer(1),
         "grid_subset": IMAGES,
         "test_subset": IMAGES,
         "divergence_lrs": ListOf(POSITIVE, min_len=0),
         "divergence_epochs": Integer(1),
+        "comparisons": ListOf(MappingOf(ListOf(Anything())), min_len=0),
+        "comparison_epochs": Integer(1),
     },
     (
         Relation(("model", "dataset", "grid"), _grid_fits),
+        Relation(("model", "dataset", "comparisons"), _comparisons_fit),
+        Relation(("model", "dataset", "model_kwargs"), _options_build),
         Relation(("nesterov", "momentum"), _nesterov_needs_momentum),
     ),
 )

@@ -9,6 +9,7 @@ import papermill
 import pytest
 
 from course_lib.assign.grading import read_outcome, read_points, score
+from tests.conftest import write_cifar_like
 
 ROOT = Path(__file__).resolve().parents[2]
 POINTS = read_points(ROOT / "assignments" / "points.yaml")
@@ -17,9 +18,22 @@ POINTS = read_points(ROOT / "assignments" / "points.yaml")
 def check_training(metrics):
     assert metrics["model"] == "lenet300" and metrics["params"] == 266610
     assert 0.5 < metrics["test_accuracy"] <= 1 and metrics["epochs"] == 1
-    assert [run["lr"] for run in metrics["grid"]] == [0.05, 0.01]
+    # one at a time around the reference's lr 0.1 and batch 256: the centre, then each value off it
+    assert metrics["design"] == "one_at_a_time" and metrics["factorial_runs"] == 2
+    grid = [(run["lr"], run["batch_size"]) for run in metrics["grid"]]
+    assert grid == [(0.1, 256), (0.05, 256), (0.01, 256), (0.1, 128)]
+    assert all(run["activation"] == "tanh" for run in metrics["grid"])  # the reference's options
+    assert {"momentum", "init", "max_epochs"} <= set(metrics["grid"][0])
     assert {run["lr"]: run["diverged"] for run in metrics["learning_rates"]}[1000.0] is True
-    assert {"steps", "epochs", "confusion", "grid_lr", "lr"} <= set(metrics["figures"])
+    # 2048 images in batches of 256: 8 steps, the validation split evaluated after every 2nd
+    assert [row["step"] for row in metrics["val_steps"]] == [2, 4, 6, 8]
+    assert metrics["val_steps"][-1]["val_accuracy"] == metrics["val_accuracy"]
+    (augment,) = metrics["comparisons"]
+    assert [run["augment"] for run in augment] == [False, True]
+    assert [run["epochs"] for run in augment] == [2, 2]
+    assert augment[0]["train_loss"] != augment[1]["train_loss"]
+    figures = {"steps", "epochs", "confusion", "grid_lr", "grid_batch_size", "lr", "comparison_0"}
+    assert figures <= set(metrics["figures"])
 
 
 def check_lc_compression(metrics):
@@ -131,8 +145,13 @@ CASES = {
     "01_training": (
         {
             "model": "lenet300",
-            "grid": {"lr": [0.05, 0.01]},
+            "model_kwargs": {"activation": "tanh"},  # a reference of its own in the model cache,
+            "val_every": 2,  # trained with validation every 2 steps
+            "grid": {"lr": [0.05, 0.01], "batch_size": [128]},
+            "design": "one_at_a_time",
             "divergence_lrs": [1000.0],
+            "comparisons": [{"augment": [False, True]}],
+            "comparison_epochs": 2,
         },
         check_training,
     ),
@@ -215,6 +234,39 @@ def test_notebook_runs_with_injected_parameters(notebook, tmp_path):
     exercises = POINTS.exercises[notebook]
     assert score(outcome, exercises) == exercises, outcome.to_dict()
     assert not outcome.fallbacks and len(outcome.verdicts) == len(exercises)
+
+
+@pytest.mark.notebook
+def test_seed_003s_experiments_run_on_cifar10(tmp_path, monkeypatch):
+    """Seed 003's Part 1 as section 4 of notebook 01 runs it, on CIFAR-10 files in the upstream
+    format (small and random here, in a model cache of their own): the reference at lr 0.001
+    without augmentation, lr 0.1 and 1 beside it, with and without max-pooling, without and with
+    augmentation; each comparison is its own figure."""
+    monkeypatch.setenv("COURSE_CACHE", str(tmp_path / "cache"))
+    write_cifar_like(tmp_path / "data" / "cifar-10-batches-py", per_batch=300)
+    parameters = {
+        "dataset": "cifar10",
+        "model": "cifar_cnn",
+        "data_dir": str(tmp_path / "data"),
+        "lr": 0.001,
+        "step_size": 0,
+        "augment": False,
+        "grid": {"lr": [0.01, 0.001]},
+        "divergence_lrs": [0.1, 1.0],
+        "comparisons": [{"pool": [True, False]}, {"augment": [False, True]}],
+    }
+    execute("01_training", tmp_path, parameters)
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["dataset"] == "cifar10" and metrics["model"] == "cifar_cnn"
+    assert [run["lr"] for run in metrics["learning_rates"]] == [0.001, 0.1, 1.0]
+    pool, augment = metrics["comparisons"]
+    assert [run["pool"] for run in pool] == [True, False]
+    assert all(run["lr"] == 0.001 and run["max_epochs"] == 1 for run in pool)
+    assert [run["augment"] for run in augment] == [False, True]
+    assert pool[0]["train_loss"] != pool[1]["train_loss"]
+    assert augment[0]["train_loss"] != augment[1]["train_loss"]
+    figures = {"comparison_0", "comparison_1", "lr", "lr_epochs", "steps", "epochs"}
+    assert figures <= set(metrics["figures"])
 
 
 REFUSALS = [

@@ -239,3 +239,28 @@ def test_a_sweep_of_a_course_notebook_is_checked_against_its_spec(tmp_path, grid
     path = write_grid(tmp_path, {"notebook": "03", "grid": grid})
     with pytest.raises(CourseError, match=f"grid.yaml: {message}"):
         load_sweep(path, Path(__file__).parents[2] / "notebooks", profile="smoke")
+
+
+def test_the_seed_001_sweep_is_every_combination_of_its_grid_and_passes_notebook_01(tmp_path):
+    """sweeps/seed001_grid.yaml: seed 001's filter sizes, channels, FC sizes, batch sizes,
+    learning rates and momenta, with the initialisation: 3,456 runs of notebook 01 ranked by test
+    accuracy. A slice of it (two networks, one batch size) loads as the whole file would."""
+    root = Path(__file__).parents[2]
+    spec = profiles.read_yaml(root / "sweeps" / "seed001_grid.yaml", "sweep file")
+    grid = spec["grid"]
+    nets = {(n["c1"], n["k1"], n["c2"], n["k2"], n["f1"]) for n in grid["model_kwargs"]}
+    assert len(nets) == len(grid["model_kwargs"]) == 72
+    assert nets == {
+        (c1, k1, c2, k2, f1)
+        for c1 in (8, 12, 16) for k1 in (3, 5) for c2 in (8, 12, 16) for k2 in (3, 5)
+        for f1 in (50, 100)
+    }  # fmt: skip
+    assert grid["batch_size"] == [64, 128, 256, 512] and grid["lr"] == [0.1, 0.01, 0.001]
+    assert grid["momentum"] == [0.9, 0.99] and grid["init"] == ["xavier_normal", "normal"]
+    assert (spec["rank_by"], spec["mode"], spec["top"]) == ("test_accuracy", "max", 3)
+    part = {**spec, "grid": {**grid, "model_kwargs": grid["model_kwargs"][:2], "batch_size": [64]}}
+    sweep = load_sweep(write_grid(tmp_path, part), root / "notebooks")
+    assert sweep.notebook.stem == "01_training" and len(sweep.parameter_sets) == 2 * 3 * 2 * 2
+    first = sweep.parameter_sets[0]
+    assert first["model_kwargs"] == {"c1": 8, "k1": 3, "c2": 8, "k2": 3, "f1": 50}
+    assert first["epochs"] == 40 and first["comparisons"] == [] and first["grid_subset"] == 1000

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from course_lib import branches, lc, models, profiles, prune, specs, surgery, tucker
+from course_lib import branches, explore, lc, models, profiles, prune, specs, surgery, tucker
 from course_lib.branches.attach import BRANCH_INITS
 from course_lib.branches.schedule import PRETRAINED_MODES
 from course_lib.errors import CourseError
@@ -40,6 +40,7 @@ def test_the_choices_are_the_ones_the_methods_accept():
     assert set(rules["03_pruning"]["order"].values) == set(prune.ORDERS)
     assert set(rules["03_pruning"]["scope"].values) == set(prune.magnitude.SCOPES)
     assert set(rules["04_tucker"]["method"].values) == set(tucker.METHODS)
+    assert set(rules["01_training"]["design"].values) == set(explore.DESIGNS)
     assert set(BUDGETS) == set(lc.studies.METHODS)
     assert set(MIX_POINT.fields) == set(lc.LAYER_COMPRESSIONS)
     assert set(rules["05_alpha_branch"]["branch_init"].values) == set(BRANCH_INITS)
@@ -89,6 +90,23 @@ REFUSED = [
     ("01_training", {"grid": {"c9": [1]}}, "grid has the key 'c9', neither a training setting"),
     ("01_training", {"grid": {"f1": [100, 10**9]}}, r"grid\['f1'\] holds 1000000000, a size over"),
     ("01_training", {"grid": {"k1": [3, 100]}}, r"grid\['k1'\] holds 100, which does not build"),
+    ("01_training", {"model_kwargs": {"c7": 3}}, "model_kwargs has the key 'c7', not an option"),
+    (
+        "01_training",
+        {"model_kwargs": {"k1": 40}},
+        r"model_kwargs holds \{'k1': 40\}, which does not build",
+    ),
+    ("01_training", {"model_kwargs": {"k1": 5000}}, "model_kwargs holds 5000, a size over"),
+    ("01_training", {"design": "latin"}, "design must be one of 'factorial'"),
+    ("01_training", {"val_every": -5}, "val_every must be an integer >= 0, got -5"),
+    ("01_training", {"augment": "yes"}, "augment must be None or"),
+    (
+        "01_training",
+        {"comparisons": [{"lr": [0.1]}, {"pool": [False]}]},
+        r"comparisons\[1\] has the key 'pool', neither",
+    ),
+    ("01_training", {"comparisons": {"lr": [0.1]}}, "comparisons must be a list"),
+    ("01_training", {"comparison_epochs": 0}, "comparison_epochs must be an integer >= 1"),
     ("01_training", {"divergence_lrs": [0.1, -1]}, r"divergence_lrs\[1\] must be a number > 0"),
     ("01_training", {"output_dir": ""}, "output_dir must be None or a folder path, got ''"),
     ("01_training", {"data_dir": "/no/such/folder"}, "data_dir must be None or an existing fol"),
