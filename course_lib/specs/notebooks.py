@@ -126,7 +126,7 @@ def _nesterov_needs_momentum(nesterov, momentum) -> None:
 
 
 TRAINING_PARAMETERS = ("epochs", "batch_size", "lr", "momentum", "nesterov", "step_size")
-TRAINING_PARAMETERS += ("gamma", "init", "augment", "model_kwargs")
+TRAINING_PARAMETERS += ("gamma", "init", "augment", "normalize", "model_kwargs")
 DESIGNS = ("factorial", "one_at_a_time")  # explore.DESIGNS
 TRAINING_SPEC = Spec(
     {

@@ -17,6 +17,7 @@ POINTS = read_points(ROOT / "assignments" / "points.yaml")
 
 def check_training(metrics):
     assert metrics["model"] == "lenet300" and metrics["params"] == 266610
+    assert metrics["normalize"] == "center"
     assert 0.5 < metrics["test_accuracy"] <= 1 and metrics["epochs"] == 1
     # one at a time around the reference's lr 0.1 and batch 256: the centre, then each value off it
     assert metrics["design"] == "one_at_a_time" and metrics["factorial_runs"] == 2
@@ -147,6 +148,7 @@ CASES = {
             "model": "lenet300",
             "model_kwargs": {"activation": "tanh"},  # a reference of its own in the model cache,
             "val_every": 2,  # trained with validation every 2 steps
+            "normalize": "center",  # on inputs x/255 − mean
             "grid": {"lr": [0.05, 0.01], "batch_size": [128]},
             "design": "one_at_a_time",
             "divergence_lrs": [1000.0],
