@@ -284,6 +284,13 @@ def _find_folder(name: str, roots: list[Path]) -> Path | None:
     return None
 
 
+def find_dataset(name: str, data_dir: str | Path | None = None) -> Path | None:
+    """The folder holding ``name``'s files, looked up as ``load_data`` does (data_dir, else
+    $COURSE_DATA, else the default folder; then /usr/share/datasets); None: not here."""
+    root = Path(data_dir or os.environ.get("COURSE_DATA") or DEFAULT_DATA)
+    return _find_folder(name, [root, SYSTEM_DATA])
+
+
 def _download(name: str, root: Path) -> None:
     """Download ``name`` through torchvision into ``root``; every wait on the network is bounded
     (``network.timeout``)."""
@@ -323,7 +330,7 @@ def load_raw(
             "data_dir and COURSE_DATA unset to use the default folder."
         )
     roots = [Path(data_dir)] if data_dir else [DEFAULT_DATA]
-    folder = _find_folder(name, roots + [SYSTEM_DATA])
+    folder = find_dataset(name, roots[0])
     if folder is None:
         if not download:
             raise CourseError(
