@@ -198,28 +198,8 @@ class _Parser(argparse.ArgumentParser):
         self.exit(USAGE_ERROR, f"{self.prog}: error: {message} (see {self.prog} -h)\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
-        prog="course", description="Run, sweep and report the Compression Lab notebooks."
-    )
-    commands = parser.add_subparsers(dest="command", required=True)
-
-    run = commands.add_parser("run", help="run notebooks headless into a new run folder")
-    run.add_argument("notebooks", nargs="*", help="01, training or 01_training (default: all)")
-    add_parameter_option(
-        run, "a parameter for every notebook that has it; NOTEBOOK.NAME for one (repeatable)"
-    )
-    run.add_argument(
-        "--params-file", type=Path, help="YAML of parameters; a notebook's name holds its own"
-    )
-    run.add_argument("--list", action="store_true", help="list the notebooks' parameters and stop")
-    _common(run)
-    run.set_defaults(handler=command_run)
-
-    report = commands.add_parser("report", help="HTML and Markdown report of a run folder")
-    report.add_argument("folder", type=Path, help="a folder made by course run or course sweep")
-    report.set_defaults(handler=command_report)
-
+def _add_reproduce(commands) -> None:
+    """``course reproduce SEED``."""
     seeds = commands.add_parser(
         "reproduce",
         help="run a seed report's experiments; the table of its numbers beside the kit's",
@@ -243,6 +223,31 @@ def build_parser() -> argparse.ArgumentParser:
     )
     seeds.add_argument("--kernel", help="Jupyter kernel name (default: the notebook's own)")
     seeds.set_defaults(handler=command_reproduce)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="course", description="Run, sweep and report the Compression Lab notebooks."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="run notebooks headless into a new run folder")
+    run.add_argument("notebooks", nargs="*", help="01, training or 01_training (default: all)")
+    add_parameter_option(
+        run, "a parameter for every notebook that has it; NOTEBOOK.NAME for one (repeatable)"
+    )
+    run.add_argument(
+        "--params-file", type=Path, help="YAML of parameters; a notebook's name holds its own"
+    )
+    run.add_argument("--list", action="store_true", help="list the notebooks' parameters and stop")
+    _common(run)
+    run.set_defaults(handler=command_run)
+
+    report = commands.add_parser("report", help="HTML and Markdown report of a run folder")
+    report.add_argument("folder", type=Path, help="a folder made by course run or course sweep")
+    report.set_defaults(handler=command_report)
+
+    _add_reproduce(commands)
 
     sweep = commands.add_parser(
         "sweep",
