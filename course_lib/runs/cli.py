@@ -142,6 +142,7 @@ def command_reproduce(args) -> int:
     failed = [r for r in results if not r.ok]
     say(f"passed {len(results) - len(failed)}/{len(results)} notebooks")
     print(f"seed vs kit: {folder / 'seed_vs_kit.md'}")
+    print(f"report: {folder / 'report.html'}")
     return 1 if failed else 0
 
 

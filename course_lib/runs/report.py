@@ -282,8 +282,37 @@ def build_report(folder: str | Path) -> tuple[Path, Path]:
     folder = Path(folder)
     if not folder.is_dir():
         raise CourseError(f"No run folder at {folder}: pass a folder made by course run or sweep.")
-    entries, rows = collect(folder)
     html_path, md_path = folder / f"{REPORT_NAME}.html", folder / f"{REPORT_NAME}.md"
+    seeds = sorted(p.parent for p in folder.glob("seed*/summary.json"))
+    if seeds and not any(folder.glob("*/status.json")):  # course reproduce of several seeds
+        for seed in seeds:
+            build_report(seed)
+        html_path.write_text(_seeds_html(folder, seeds), encoding="utf-8")
+        md_path.write_text(_seeds_markdown(folder, seeds), encoding="utf-8")
+        return html_path, md_path
+    entries, rows = collect(folder)
     html_path.write_text(_html(folder, entries, rows), encoding="utf-8")
     md_path.write_text(_markdown(folder, entries, rows), encoding="utf-8")
     return html_path, md_path
+
+
+def _seeds_markdown(folder: Path, seeds: list[Path]) -> str:
+    """A reproduce folder: each seed's report, then the seed-vs-kit table of all seeds."""
+    lines = [f"# Report: {folder.name}", ""]
+    lines += [f"- [{s.name}]({s.name}/{REPORT_NAME}.md)" for s in seeds]
+    lines += _summary_markdown(folder, [])
+    return "\n".join(lines) + "\n"
+
+
+def _seeds_html(folder: Path, seeds: list[Path]) -> str:
+    esc = html.escape
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'>",
+        f"<title>Report: {esc(folder.name)}</title><style>{STYLE}</style></head><body>",
+        f"<h1>Report: {esc(folder.name)}</h1><ul>",
+        *[f"<li><a href='{esc(s.name)}/{REPORT_NAME}.html'>{esc(s.name)}</a></li>" for s in seeds],
+        "</ul>",
+        *_summary_html(folder, []),
+        "</body></html>",
+    ]
+    return "\n".join(parts)

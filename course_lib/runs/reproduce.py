@@ -7,7 +7,8 @@ others are planned (every parameter checked) and then run through ``course run``
 ``<output_dir>/<time>-reproduce-<seed>/seedNNN/``; a notebook that compresses the net the seed
 trained itself gets this run's notebook-01 folder as its ``reference``. Then ``seed_vs_kit.csv``
 and ``seed_vs_kit.md`` set every number of the report beside the kit's, in the run folder and in
-each seed's folder (whose report shows it).
+each seed's folder, and ``course report``'s pages show them (``report.md`` in the run folder
+links each seed's report).
 """
 
 from __future__ import annotations
@@ -123,8 +124,8 @@ def reproduce(
         seed_figures = figure_rows(profile, seed_folder, no_data)
         if runs:
             write_tables(seed_folder, seed_numbers, seed_figures, {profile.seed: profile.title})
-            build_report(seed_folder)
         numbers += seed_numbers
         figures += seed_figures
     write_tables(folder, numbers, figures, {p.seed: p.title for p in profiles})
+    build_report(folder)
     return folder, results

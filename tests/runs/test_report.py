@@ -268,3 +268,16 @@ def test_a_reproduce_folder_report_shows_the_seed_vs_kit_table(tmp_path):
     assert "## Seed vs kit" in text and "### Seed 001: x" in text
     assert text.index("## Summary") < text.index("## Seed vs kit") < text.index("## 01_training")
     assert "<td>Test: 89.32</td>" in html_path.read_text()
+
+
+def test_a_reproduce_folder_of_several_seeds_links_each_seed_report(tmp_path):
+    for seed in ("seed000", "seed001"):
+        make_run(tmp_path / seed, "01_training", {**PARTS["01_training"], "figures": []})
+        (tmp_path / seed / "summary.json").write_text("{}")
+    (tmp_path / "seed_vs_kit.md").write_text("# Seed vs kit\n\n## Seed 000: x\n")
+    (tmp_path / "seed_vs_kit.csv").write_text("seed,report,status\n000,1.33% accuracy,measured\n")
+    html_path, md_path = report.build_report(tmp_path)
+    text = md_path.read_text()
+    assert "- [seed000](seed000/report.md)\n- [seed001](seed001/report.md)" in text
+    assert "## Seed vs kit" in text and "<td>1.33% accuracy</td>" in html_path.read_text()
+    assert "## Summary" in (tmp_path / "seed001" / "report.md").read_text()

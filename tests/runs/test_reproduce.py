@@ -35,7 +35,10 @@ def test_reproduce_seed_001_quick_on_fashion_mnist(tmp_path, capsys):
     assert main(["reproduce", "1", "--quick", "--output-dir", str(out)]) == 0
     (folder,) = out.glob("*-reproduce-001-quick")
     seed = folder / "seed001"
-    assert capsys.readouterr().out.strip() == f"seed vs kit: {folder / 'seed_vs_kit.md'}"
+    assert capsys.readouterr().out.splitlines() == [
+        f"seed vs kit: {folder / 'seed_vs_kit.md'}",
+        f"report: {folder / 'report.html'}",
+    ]
     training = json.loads((seed / "01_training" / "metrics.json").read_text())
     pruning = json.loads((seed / "03_pruning" / "metrics.json").read_text())
     # notebook 03 pruned the net notebook 01 trained with the seed's settings
@@ -55,6 +58,8 @@ def test_reproduce_seed_001_quick_on_fashion_mnist(tmp_path, capsys):
     markdown = (folder / "seed_vs_kit.md").read_text()
     assert "| §3 plot: successive pruning |" in markdown and "03_pruning/structured.png" in markdown
     assert "Seed vs kit" in (seed / "report.md").read_text()
+    index = (folder / "report.md").read_text()
+    assert "- [seed001](seed001/report.md)" in index and "| Test: 89.32 |" in index
 
 
 @pytest.mark.notebook
