@@ -46,10 +46,6 @@ class SeedProfile:
         runs = {nb: {**p, **extra.get(nb, {})} for nb, p in self.runs.items()}
         return self.quick.get("profile", "smoke"), runs
 
-    def tuned_by_01(self) -> list[str]:
-        """The notebooks that compress the net this reproduction's notebook 01 trains."""
-        return [nb for nb, p in self.runs.items() if p.get("reference") == FROM_NOTEBOOK_01]
-
 
 def seed_names(text: str) -> list[str]:
     """``000``-``004`` (or ``0``-``4``) as one seed, ``all`` as every seed."""

@@ -55,7 +55,7 @@ def test_every_seed_plans_as_course_run_checks_it(seed, quick, tmp_path):
     assert {plan.parameters["profile"] for plan in plans} == {"smoke" if quick else "default"}
     assert all(plan.parameters["dataset"] == profile.dataset for plan in plans)
     for plan in plans:
-        tuned = plan.notebook.stem in profile.tuned_by_01()
+        tuned = profile.runs[plan.notebook.stem].get("reference") == FROM_NOTEBOOK_01
         expected = str(tmp_path / FROM_NOTEBOOK_01) if tuned else None
         assert plan.parameters.get("reference") == expected
         assert not tuned or stems[0] == FROM_NOTEBOOK_01
