@@ -1,11 +1,13 @@
 """Checkpoints written atomically with their config, and the cached reference models.
 
 Every notebook gets its pretrained network from ``reference_model``: trained once per
-(model, dataset, training config), then loaded from the cache ($COURSE_CACHE).
+(model, dataset, training config), then loaded from the cache ($COURSE_CACHE); or, with the
+notebooks' ``reference`` parameter, the net a student tuned in notebook 01 (``tuned_reference``).
 """
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import asdict
 from pathlib import Path
@@ -147,8 +149,10 @@ def reference_model(
     data: DataBundle | None = None,
     cache: str | Path | None = None,
     progress: bool = True,
+    data_dir: str | Path | None = None,
 ) -> tuple[nn.Module, dict]:
-    """The trained reference for ``config``: loaded from the cache, or trained once and cached.
+    """The trained reference for ``config``: loaded from the cache, or trained once and cached
+    (on ``data``, else on the dataset read from ``data_dir``, as ``load_data`` finds it).
 
     Returns the model (in eval mode, on the CPU) and a record with the config, the metrics and
     History of its training, the checkpoint path and whether it came from the cache.
@@ -158,7 +162,7 @@ def reference_model(
         model, record = load_checkpoint(path, expected=config)
         return model.eval(), {**record, "cached": True}
     paths.writable_folder(path.parent, "The model cache ($COURSE_CACHE)")
-    data = data or load_data(config.dataset, val_size=config.val_size, subset=config.subset)
+    data = data or load_data(config.dataset, data_dir, config.val_size, config.subset, config.seed)
     model = initial_model(config, data)
     history = fit(model, data, config, progress=progress)
     if history.diverged:
@@ -171,3 +175,50 @@ def reference_model(
         save_checkpoint(path, model.cpu(), config, metrics, data.input_shape, history)
     record = {"config": config, "metrics": metrics, "history": history, "path": str(path)}
     return model.cpu().eval(), {**record, "cached": False}
+
+
+def tuned_reference(reference, model: str, dataset: str) -> tuple[nn.Module, dict] | None:
+    """The net named by a notebook's ``reference`` parameter, checked before any work: None for
+    None (the shared cached reference), else the model (eval mode, CPU) and its record, from a
+    checkpoint file or a notebook-01 run folder (its metrics.json names the checkpoint). A path
+    that is neither, or a net of another model or dataset than the notebook's, is refused."""
+    if reference is None:
+        return None
+    path = Path(reference).expanduser()
+    if path.is_dir():
+        path = _run_checkpoint(path)
+    elif not path.is_file():
+        raise CourseError(
+            f"reference {str(reference)!r} does not exist: give a notebook-01 run folder or a "
+            "checkpoint file (.pt), or None for the shared cached reference."
+        )
+    net, record = load_checkpoint(path)
+    found = record["config"]
+    if (found.model, found.dataset) != (model, dataset):
+        raise CourseError(
+            f"reference {str(reference)!r} holds a {found.model} trained on {found.dataset}, but "
+            f"this notebook runs model={model!r} on dataset={dataset!r}: set model and dataset "
+            "to the reference's, or give a reference trained for them."
+        )
+    return net.eval(), {**record, "cached": True}
+
+
+def _run_checkpoint(folder: Path) -> Path:
+    """The checkpoint a notebook-01 run folder names in its metrics.json."""
+    metrics = folder / "metrics.json"
+    try:
+        named = json.loads(metrics.read_text(encoding="utf-8")).get("reference")
+    except (OSError, ValueError, AttributeError):
+        named = None
+    if not isinstance(named, str):
+        raise CourseError(
+            f"reference {str(folder)!r} is a folder without a notebook-01 metrics.json naming its "
+            "checkpoint: give the run folder of notebook 01 (runs/<run>/01_training) or a "
+            ".pt file."
+        )
+    if not Path(named).is_file():
+        raise CourseError(
+            f"reference {str(folder)!r} names the checkpoint {named}, which no longer exists (the "
+            "model cache was cleared?): run notebook 01 again or give a .pt file."
+        )
+    return Path(named)

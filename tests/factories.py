@@ -1,8 +1,12 @@
-"""Tiny data bundles and nets shared by the tests."""
+"""Tiny data bundles and nets shared by the tests, and small datasets in the upstream formats."""
 
+import gzip
+import pickle
+import struct
 from collections import OrderedDict
 from dataclasses import replace
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -65,3 +69,37 @@ def tiny_cnn(seed=0):
             fc1=nn.Linear(8 * 3 * 3, 10),
         )
     ).eval()
+
+
+def write_idx(path, array: np.ndarray) -> None:
+    """An IDX file of unsigned bytes (the MNIST format), gzip-compressed."""
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(struct.pack(">I", n) for n in array.shape)
+    with gzip.open(path, "wb") as f:
+        f.write(header + array.astype(np.uint8).tobytes())
+
+
+def write_mnist_like(folder, n_train=120, n_test=40, seed=0):
+    """MNIST-format files whose label is readable from the image (a bright row per class)."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    for prefix, n in (("train", n_train), ("t10k", n_test)):
+        labels = rng.integers(0, 10, n).astype(np.uint8)
+        images = rng.integers(0, 60, (n, 28, 28)).astype(np.uint8)
+        images[np.arange(n), labels * 2 + 4, :] = 255
+        write_idx(folder / f"{prefix}-images-idx3-ubyte.gz", images)
+        write_idx(folder / f"{prefix}-labels-idx1-ubyte.gz", labels)
+    return folder
+
+
+def write_cifar_like(folder, per_batch=20, seed=0):
+    """The CIFAR-10 python pickles: five data batches and a test batch."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        batch = {
+            b"data": rng.integers(0, 256, (per_batch, 3072)).astype(np.uint8),
+            b"labels": rng.integers(0, 10, per_batch).tolist(),
+        }
+        with open(folder / name, "wb") as f:
+            pickle.dump(batch, f)
+    return folder

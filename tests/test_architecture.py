@@ -10,7 +10,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "course_lib"
 LAYERS = {
     "core": {
-        "errors", "checks", "paths", "surgery", "costs", "data", "models", "train",
+        "errors", "checks", "paths", "surgery", "costs", "data", "datafiles", "models", "train",
         "checkpoints", "profiles", "outputs", "plots", "artifacts", "specs", "network",
     },
     "methods": {"explore", "lc", "prune", "tucker", "branches"},

@@ -1,3 +1,5 @@
+import json
+
 import pytest
 import torch
 
@@ -6,6 +8,7 @@ from course_lib.checkpoints import (
     reference_config,
     reference_model,
     save_checkpoint,
+    tuned_reference,
 )
 from course_lib.data import load_data
 from course_lib.errors import CourseError
@@ -170,3 +173,57 @@ def test_a_model_cache_that_cannot_be_written_is_refused_before_training(
     data = load_data("mnist", data_root, val_size=20)
     with pytest.raises(CourseError, match=r"The model cache \(\$COURSE_CACHE\) .* is not a folder"):
         reference_model(config, data, cache=tmp_path / "cache", progress=False)
+
+
+def _saved(tmp_path, name="a.pt", model="lenet300", dataset="mnist"):
+    net = build_model(model)
+    config = TrainConfig(model=model, dataset=dataset, lr=0.03)
+    return net, save_checkpoint(tmp_path / name, net, config, {"test_accuracy": 0.7}, (1, 28, 28))
+
+
+def test_tuned_reference_loads_a_checkpoint_or_the_one_a_run_folder_names(tmp_path):
+    net, path = _saved(tmp_path)
+    assert tuned_reference(None, "lenet300", "mnist") is None
+    loaded, record = tuned_reference(str(path), "lenet300", "mnist")
+    x = torch.randn(2, 1, 28, 28)
+    assert torch.equal(net.eval()(x), loaded(x)) and not loaded.training
+    assert record["config"].lr == 0.03 and record["path"] == str(path)
+    run = tmp_path / "run" / "01_training"
+    run.mkdir(parents=True)
+    (run / "metrics.json").write_text(json.dumps({"model": "lenet300", "reference": str(path)}))
+    again, record = tuned_reference(run, "lenet300", "mnist")
+    assert torch.equal(again(x), loaded(x)) and record["metrics"]["test_accuracy"] == 0.7
+
+
+def test_tuned_reference_refuses_what_is_no_tuned_net_of_the_notebook(tmp_path):
+    _, path = _saved(tmp_path)
+    with pytest.raises(CourseError, match="does not exist: give a notebook-01 run folder"):
+        tuned_reference(tmp_path / "missing.pt", "lenet300", "mnist")
+    with pytest.raises(CourseError, match="folder without a notebook-01 metrics.json"):
+        tuned_reference(tmp_path, "lenet300", "mnist")
+    (tmp_path / "junk.pt").write_bytes(b"junk")
+    with pytest.raises(CourseError, match="not a readable checkpoint"):
+        tuned_reference(tmp_path / "junk.pt", "lenet300", "mnist")
+    with pytest.raises(CourseError, match="holds a lenet300 trained on mnist, but this notebook"):
+        tuned_reference(path, "lenet5", "mnist")
+    with pytest.raises(CourseError, match="dataset='fashion-mnist'"):
+        tuned_reference(path, "lenet300", "fashion-mnist")
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "metrics.json").write_text(json.dumps({"reference": str(tmp_path / "gone.pt")}))
+    with pytest.raises(CourseError, match="no longer exists"):
+        tuned_reference(run, "lenet300", "mnist")
+
+
+def test_reference_model_reads_its_data_from_data_dir(data_root, tmp_path, monkeypatch):
+    """Without a bundle the reference trains on the dataset in data_dir, not on $COURSE_DATA's
+    (an empty folder here: read there, the training would fail)."""
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    monkeypatch.setenv("COURSE_DATA", str(empty))
+    monkeypatch.setenv("COURSE_NETWORK_TIMEOUT", "0.01")
+    config = TrainConfig(model="lenet300", dataset="mnist", epochs=1, batch_size=25, val_size=20)
+    cache = tmp_path / "cache"
+    _, record = reference_model(config, cache=cache, progress=False, data_dir=data_root)
+    assert record["cached"] is False and record["history"].final["epochs"] == 1
+    assert list(empty.iterdir()) == []

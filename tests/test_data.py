@@ -6,12 +6,12 @@ import time
 import numpy as np
 import pytest
 import torch
-from factories import labelled_by, small_fashion_cnn
+from factories import labelled_by, small_fashion_cnn, write_idx
 
 from course_lib import data as data_module
-from course_lib.data import evaluation_subset, load_data, read_idx
+from course_lib.data import evaluation_subset, load_data
+from course_lib.datafiles import read_idx
 from course_lib.errors import CourseError
-from tests.conftest import write_idx
 
 
 @pytest.mark.parametrize(

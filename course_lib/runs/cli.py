@@ -2,6 +2,7 @@
 
     course run [NOTEBOOK ...] [--profile smoke] [-p NAME VALUE ...] [--params-file FILE]
     course report RUN_FOLDER
+    course reproduce SEED [--quick] [--data-dir D] [--output-dir O] [--download]
     course sweep GRID.yaml [--workers N] [--scheduler tcp://host:8786]
     course dashboard ...
     course assign [--out assignments/student]
@@ -25,7 +26,13 @@ from pathlib import Path
 from course_lib import paths
 from course_lib.errors import CourseError
 from course_lib.runs.assign_cli import add_assignment_commands
-from course_lib.runs.options import add_notebook_options, add_parameter_option, say, warn
+from course_lib.runs.options import (
+    add_notebook_options,
+    add_parameter_option,
+    default_notebooks_dir,
+    say,
+    warn,
+)
 from course_lib.runs.parameters import (
     RESERVED_PARAMETERS,
     discover_notebooks,
@@ -34,7 +41,9 @@ from course_lib.runs.parameters import (
     select_notebooks,
 )
 from course_lib.runs.report import build_report
+from course_lib.runs.reproduce import reproduce
 from course_lib.runs.runner import interactive, plan_runs, run_notebooks
+from course_lib.runs.seeds import seed_names
 from course_lib.runs.sweep import RESULTS, rank_column, run_notebook_sweep
 from course_lib.runs.sweep_file import load_sweep
 
@@ -119,6 +128,24 @@ def command_report(args) -> int:
     return 0
 
 
+def command_reproduce(args) -> int:
+    folder, results = reproduce(
+        seed_names(args.seed),
+        quick=args.quick,
+        data_dir=args.data_dir,
+        output_dir=args.output_dir,
+        notebooks_dir=args.notebooks_dir,
+        download=args.download,
+        kernel_name=args.kernel,
+        say=say,
+    )
+    failed = [r for r in results if not r.ok]
+    say(f"passed {len(results) - len(failed)}/{len(results)} notebooks")
+    print(f"seed vs kit: {folder / 'seed_vs_kit.md'}")
+    print(f"report: {folder / 'report.html'}")
+    return 1 if failed else 0
+
+
 def command_sweep(args) -> int:
     sweep = load_sweep(args.grid, args.notebooks_dir, args.profile, warn=warn)
     if args.rank_by:
@@ -172,6 +199,33 @@ class _Parser(argparse.ArgumentParser):
         self.exit(USAGE_ERROR, f"{self.prog}: error: {message} (see {self.prog} -h)\n")
 
 
+def _add_reproduce(commands) -> None:
+    """``course reproduce SEED``."""
+    seeds = commands.add_parser(
+        "reproduce",
+        help="run a seed report's experiments; the table of its numbers beside the kit's",
+    )
+    seeds.add_argument("seed", help="000 ... 004, or all")
+    seeds.add_argument("--quick", action="store_true", help="the same experiments on subsets")
+    seeds.add_argument(
+        "--data-dir", type=Path, help="where the datasets are (default: $COURSE_DATA)"
+    )
+    seeds.add_argument(
+        "--output-dir",
+        type=Path,
+        default=Path(os.environ.get("COURSE_RUNS", "runs")),
+        help="where the run folder goes (default: $COURSE_RUNS or ./runs)",
+    )
+    seeds.add_argument(
+        "--download", action="store_true", help="let the notebooks download missing datasets"
+    )
+    seeds.add_argument(
+        "--notebooks-dir", type=Path, default=default_notebooks_dir(), help="default: ./notebooks"
+    )
+    seeds.add_argument("--kernel", help="Jupyter kernel name (default: the notebook's own)")
+    seeds.set_defaults(handler=command_reproduce)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="course", description="Run, sweep and report the Compression Lab notebooks."
@@ -193,6 +247,8 @@ def build_parser() -> argparse.ArgumentParser:
     report = commands.add_parser("report", help="HTML and Markdown report of a run folder")
     report.add_argument("folder", type=Path, help="a folder made by course run or course sweep")
     report.set_defaults(handler=command_report)
+
+    _add_reproduce(commands)
 
     sweep = commands.add_parser(
         "sweep",

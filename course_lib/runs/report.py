@@ -1,8 +1,10 @@
 """``course report FOLDER``: one HTML page and one Markdown file for a run or sweep folder.
 
-For every notebook run (each subfolder with a status.json): its status (and the failing cell),
-its headline figures from metrics.json, its plots, and links to the executed notebook (as .ipynb
-and as HTML). A sweep folder also gets its results table, and sections for its best runs only.
+It opens with a summary a person reads (per part its headline results, ``runs.summary``) and, for
+a ``course reproduce`` seed folder, the seed-vs-kit table. Then for every notebook run (each
+subfolder with a status.json): its status (and the failing cell), its plots, and links to the
+executed notebook (as .ipynb and as HTML); its raw metrics.json values go to the appendix. A
+sweep folder also gets its results table, and sections for its best runs only.
 Every compressed model the runs saved gets a row: file size, ratio on disk, accuracy and time
 per runtime (``runs.deployed``).
 """
@@ -17,6 +19,8 @@ from pathlib import Path
 from course_lib.errors import CourseError
 from course_lib.runs import deployed
 from course_lib.runs.runner import error_text, read_metrics, read_record
+from course_lib.runs.seed_table import TABLE_NAME
+from course_lib.runs.summary import summary
 
 REPORT_NAME = "report"
 SWEEP_SECTIONS = 10  # a sweep report shows the figures of this many best runs
@@ -148,23 +152,78 @@ def _markdown(folder: Path, entries: list[Entry], rows: list[dict] | None) -> st
         lines += ["", "## All runs (best first)", "", "| " + " | ".join(columns) + " |"]
         lines.append("|" + "---|" * len(columns))
         lines += ["| " + " | ".join(row[c] for c in columns) + " |" for row in rows]
+    lines += _summary_markdown(folder, entries)
     lines += deployed.markdown(deployed.table_rows(entries))
-    for e in entries[: SWEEP_SECTIONS if rows else None]:
+    shown = entries[: SWEEP_SECTIONS if rows else None]
+    for e in shown:
         lines += ["", f"## {e.folder.name}", ""]
         if e.status["status"] != "ok":
             lines += [f"**FAILED** {error_text(e.status['error'])}", ""]
-        headline = e.headline()
-        if headline:
-            lines += ["| metric | value |", "|---|---|"]
-            lines += [f"| {k} | {v} |" for k, v in headline.items()]
-            lines.append("")
         lines += [f"![{p.stem}]({p.relative_to(folder)})" for p in e.figures]
         if e.notebook is not None:
             lines += [
                 "",
                 f"Executed notebook: [{e.notebook.name}]({e.notebook.relative_to(folder)})",
             ]
+    lines += ["", "## Appendix: raw metrics"]
+    for e in shown:
+        headline = e.headline()
+        if headline:
+            lines += ["", f"### {e.folder.name}", "", "| metric | value |", "|---|---|"]
+            lines += [f"| {k} | {v} |" for k, v in headline.items()]
     return "\n".join(lines) + "\n"
+
+
+def _summary_markdown(folder: Path, entries: list[Entry]) -> list[str]:
+    """The summary per part, then a reproduce folder's seed-vs-kit table (headings one down)."""
+    lines = []
+    parts = summary({e.folder.name: e.metrics for e in entries})
+    if parts:
+        lines += ["", "## Summary"]
+    for title, items in parts:
+        lines += ["", f"### {title}", "", *[f"- {item}" for item in items]]
+    table = folder / f"{TABLE_NAME}.md"
+    if table.is_file():
+        text = table.read_text(encoding="utf-8")
+        lines += ["", *[f"#{line}" if line.startswith("#") else line for line in text.splitlines()]]
+    return lines
+
+
+def _summary_html(folder: Path, entries: list[Entry]) -> list[str]:
+    """The summary per part, then a reproduce folder's seed-vs-kit numbers (from its CSV)."""
+    esc = html.escape
+    parts = summary({e.folder.name: e.metrics for e in entries})
+    html_parts = ["<h2>Summary</h2>"] if parts else []
+    for title, items in parts:
+        html_parts.append(f"<h3>{esc(title)}</h3><ul>")
+        html_parts += [f"<li>{esc(item)}</li>" for item in items]
+        html_parts.append("</ul>")
+    table = folder / f"{TABLE_NAME}.csv"
+    if table.is_file():
+        with table.open(encoding="utf-8", newline="") as f:
+            rows = list(csv.DictReader(f))
+        columns = ("seed", "where", "what", "report", "kit_value", "difference", "status")
+        html_parts.append("<h2>Seed vs kit</h2><table><tr>")
+        html_parts += [f"<th>{esc(c)}</th>" for c in columns]
+        html_parts.append("</tr>")
+        for row in rows:
+            cells = "".join(f"<td>{esc(row.get(c) or '')}</td>" for c in columns)
+            html_parts.append(f"<tr>{cells}</tr>")
+        html_parts.append("</table>")
+    return html_parts
+
+
+def _appendix_html(entries: list[Entry]) -> list[str]:
+    esc = html.escape
+    parts = ["<h2>Appendix: raw metrics</h2>"]
+    for e in entries:
+        headline = e.headline()
+        if headline:
+            parts.append(f"<h3>{esc(e.folder.name)}</h3>")
+            parts.append("<table><tr><th>metric</th><th>value</th></tr>")
+            parts += [f"<tr><td>{esc(k)}</td><td>{esc(v)}</td></tr>" for k, v in headline.items()]
+            parts.append("</table>")
+    return parts
 
 
 def _html(folder: Path, entries: list[Entry], rows: list[dict] | None) -> str:
@@ -189,18 +248,15 @@ def _html(folder: Path, entries: list[Entry], rows: list[dict] | None) -> str:
         for row in rows:
             parts.append("<tr>" + "".join(f"<td>{esc(v)}</td>" for v in row.values()) + "</tr>")
         parts.append("</table>")
+    parts += _summary_html(folder, entries)
     parts += deployed.html_parts(deployed.table_rows(entries))
-    for e in entries[: SWEEP_SECTIONS if rows else None]:
+    shown = entries[: SWEEP_SECTIONS if rows else None]
+    for e in shown:
         parts.append(f"<h2 id='{esc(e.folder.name)}'>{esc(e.folder.name)}</h2>")
         if e.status["status"] != "ok":
             parts.append(
                 f"<p class='failed'>FAILED</p><pre>{esc(error_text(e.status['error']))}</pre>"
             )
-        headline = e.headline()
-        if headline:
-            parts.append("<table><tr><th>metric</th><th>value</th></tr>")
-            parts += [f"<tr><td>{esc(k)}</td><td>{esc(v)}</td></tr>" for k, v in headline.items()]
-            parts.append("</table>")
         for p in e.figures:
             source = esc(str(p.relative_to(folder)))
             parts.append(
@@ -215,6 +271,7 @@ def _html(folder: Path, entries: list[Entry], rows: list[dict] | None) -> str:
             if rendered is not None:
                 links.append(f"<a href='{esc(str(rendered.relative_to(folder)))}'>as HTML</a>")
             parts.append("<p>Executed notebook: " + " · ".join(links) + "</p>")
+    parts += _appendix_html(shown)
     parts.append("</body></html>")
     return "\n".join(parts)
 
@@ -225,8 +282,37 @@ def build_report(folder: str | Path) -> tuple[Path, Path]:
     folder = Path(folder)
     if not folder.is_dir():
         raise CourseError(f"No run folder at {folder}: pass a folder made by course run or sweep.")
-    entries, rows = collect(folder)
     html_path, md_path = folder / f"{REPORT_NAME}.html", folder / f"{REPORT_NAME}.md"
+    seeds = sorted(p.parent for p in folder.glob("seed*/summary.json"))
+    if seeds and not any(folder.glob("*/status.json")):  # course reproduce of several seeds
+        for seed in seeds:
+            build_report(seed)
+        html_path.write_text(_seeds_html(folder, seeds), encoding="utf-8")
+        md_path.write_text(_seeds_markdown(folder, seeds), encoding="utf-8")
+        return html_path, md_path
+    entries, rows = collect(folder)
     html_path.write_text(_html(folder, entries, rows), encoding="utf-8")
     md_path.write_text(_markdown(folder, entries, rows), encoding="utf-8")
     return html_path, md_path
+
+
+def _seeds_markdown(folder: Path, seeds: list[Path]) -> str:
+    """A reproduce folder: each seed's report, then the seed-vs-kit table of all seeds."""
+    lines = [f"# Report: {folder.name}", ""]
+    lines += [f"- [{s.name}]({s.name}/{REPORT_NAME}.md)" for s in seeds]
+    lines += _summary_markdown(folder, [])
+    return "\n".join(lines) + "\n"
+
+
+def _seeds_html(folder: Path, seeds: list[Path]) -> str:
+    esc = html.escape
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'>",
+        f"<title>Report: {esc(folder.name)}</title><style>{STYLE}</style></head><body>",
+        f"<h1>Report: {esc(folder.name)}</h1><ul>",
+        *[f"<li><a href='{esc(s.name)}/{REPORT_NAME}.html'>{esc(s.name)}</a></li>" for s in seeds],
+        "</ul>",
+        *_summary_html(folder, []),
+        "</body></html>",
+    ]
+    return "\n".join(parts)

@@ -20,6 +20,7 @@ from course_lib.specs.rules import (
     Folder,
     Integer,
     ListOf,
+    Location,
     MappingOf,
     Number,
     Optional,
@@ -44,6 +45,8 @@ COMMON: dict[str, Rule] = {
     "output_dir": Optional(Folder()),
     "data_dir": Optional(Folder(existing=True)),
 }
+# Notebooks 02-05: None, the shared cached reference; else a notebook-01 run folder or checkpoint.
+REFERENCE = Optional(Location())
 # Every TrainConfig field: notebook 01's training parameters, and the keys of its grid.
 TRAINING: dict[str, Rule] = {
     "model": Choice(*MODELS),
@@ -175,6 +178,7 @@ def _some_schedule(mu0s: list, growths: list) -> None:
 LC_SPEC = Spec(
     {
         **COMMON,
+        "reference": REFERENCE,
         "model": Choice("lenet300", "lenet5"),
         "subset": IMAGES,
         "test_subset": IMAGES,
@@ -224,6 +228,7 @@ def _histogram_rate(rates: list, rate) -> None:
 PRUNING_SPEC = Spec(
     {
         **COMMON,
+        "reference": REFERENCE,
         "model": Choice("lenet300", "lenet5", "fashion_cnn", "cifar_cnn", "vgg_small"),
         "prune_rates": ListOf(FRACTION),
         "scan_layers": LAYER_NAMES,
@@ -278,6 +283,7 @@ K_OF_8 = Integer(1, 8)
 TUCKER_SPEC = Spec(
     {
         **COMMON,
+        "reference": REFERENCE,
         "model": Choice("vgg_small", "cifar_cnn", "lenet5", "resnet_small"),
         "layers": LAYER_NAMES,
         "ks": ListOf(K_OF_8, distinct=True),
@@ -324,6 +330,7 @@ def _falling_to_zero(alphas) -> None:
 BRANCH_SPEC = Spec(
     {
         **COMMON,
+        "reference": REFERENCE,
         "model": Choice(*MODELS),
         "layers": LAYER_NAMES,
         "remove_fraction": Number(0, 1, open_low=True, open_high=True),

@@ -136,6 +136,19 @@ class Folder(Rule):
         return "an existing folder" if self.existing else "a folder path"
 
 
+class Location(Rule):
+    """A path to a file or a folder (text or a path object); whether it exists is the reader's
+    check (``checkpoints.tuned_reference``), so that a run planned ahead can name it."""
+
+    kinds = (str,)
+
+    def allows(self, value) -> bool:
+        return isinstance(value, str | os.PathLike) and bool(str(os.fspath(value)).strip())
+
+    def describe(self) -> str:
+        return "a file or folder path"
+
+
 class Optional(Rule):
     """None, or what ``inner`` allows."""
 

@@ -7,9 +7,9 @@ from pathlib import Path
 import nbformat
 import papermill
 import pytest
+from factories import write_cifar_like
 
 from course_lib.assign.grading import read_outcome, read_points, score
-from tests.conftest import write_cifar_like
 
 ROOT = Path(__file__).resolve().parents[2]
 POINTS = read_points(ROOT / "assignments" / "points.yaml")
@@ -271,6 +271,28 @@ def test_seed_003s_experiments_run_on_cifar10(tmp_path, monkeypatch):
     assert figures <= set(metrics["figures"])
 
 
+def test_notebook_03_prunes_the_net_a_student_tuned(tmp_path, monkeypatch):
+    """reference=<a checkpoint>: notebook 03 prunes that net (a narrower fashion_cnn than the
+    shared reference), and trains or caches no reference of its own."""
+    from course_lib import costs
+    from course_lib.checkpoints import save_checkpoint
+    from course_lib.models import build_model
+    from course_lib.train import TrainConfig
+
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    monkeypatch.setenv("COURSE_CACHE", str(cache))
+    config = TrainConfig(model="fashion_cnn", dataset="fashion-mnist", model_kwargs={"c1": 6})
+    net = build_model("fashion_cnn", c1=6)
+    path = save_checkpoint(tmp_path / "tuned.pt", net, config, {}, (1, 28, 28))
+    parameters = {**CASES["03_pruning"][0], "reference": str(path), "max_removals": 1}
+    execute("03_pruning", tmp_path, parameters)
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["reference"] == str(path) and list(cache.rglob("*.pt")) == []
+    assert metrics["chosen"]["original"]["params"] == costs.count_params(net)
+    assert metrics["chosen"]["c1"] == 6
+
+
 REFUSALS = [
     (
         "01_training",
@@ -283,6 +305,7 @@ REFUSALS = [
         "02_lc_compression: keep_fractions[1] must be a number in",
     ),
     ("03_pruning", {"model": "resnet_small"}, "03_pruning: model must be one of 'lenet300'"),
+    ("03_pruning", {"reference": "/no/such.pt"}, "reference '/no/such.pt' does not exist"),
     ("04_tucker", {"ks": [2, 9]}, "04_tucker: ks[1] must be an integer in [1, 8], got 9."),
     ("05_alpha_branch", {"lr": "fast"}, "05_alpha_branch: lr must be a number > 0, got 'fast'."),
     # the widths need the layers' shapes: chosen on the untrained net in the same first cell

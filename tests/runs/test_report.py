@@ -166,3 +166,118 @@ def test_a_sweep_report_survives_a_cut_off_results_table(tmp_path):
     (tmp_path / "results.csv").write_text("ru")
     entries, rows = report.collect(tmp_path)
     assert [e.folder.name for e in entries] == ["a1", "b2"] and rows is None
+
+
+PARTS = {
+    "01_training": {
+        "model": "lenet5",
+        "dataset": "mnist",
+        "test_accuracy": 0.9912,
+        "val_accuracy": 0.99,
+        "epochs": 3,
+        "params": 431080,
+        "flops": 2293000,
+    },  # fmt: skip
+    "02_lc_compression": {
+        "reference": {"model": "lenet300", "test_error": 0.02},
+        "runs": [
+            {"run": "pruning 0.1", "method": "pruning", "test_error": 0.03, "ratio": 9.7},
+            {"run": "pruning 0.05", "method": "pruning", "test_error": 0.025, "ratio": 18.2},
+            {"run": "quantization 2", "method": "quantization", "test_error": 0.04, "ratio": 30.5},
+        ],
+        "mixes": [
+            {"run": "conv: pruning, linear: quantization", "test_error": 0.021, "ratio": 26.4}
+        ],
+    },
+    "03_pruning": {
+        "chosen": {
+            "c1": 1,
+            "c2": 7,
+            "f1": 72,
+            "flops": 1000,
+            "test_accuracy": 0.8762,
+            "test_accuracy_before_finetune": 0.8,
+            "original": {"flops": 6343216, "test_accuracy": 0.9},
+            "timing": {"speedup": 11.0, "flop_ratio": 6343.216, "batch_size": 256},
+        }
+    },  # fmt: skip
+    "04_tucker": {
+        "sweep": [
+            {"model": "original", "accuracy": 0.9, "seconds_per_image": 0.002, "speedup": 1.0},
+            {
+                "model": "k=4",
+                "accuracy": 0.8802,
+                "accuracy_tuned": None,
+                "seconds_per_image": 0.00154,
+                "speedup": 1.3,
+            },
+        ]
+    },  # fmt: skip
+    "05_alpha_branch": {
+        "reference_accuracy": {"val": 0.9, "test": 0.91},
+        "folded_run": "trainable",
+        "fold_check": {"folded_accuracy": 0.88},
+        "costs": [
+            {
+                "device": "cpu",
+                "model": "folded / original",
+                "params": 0.35,
+                "flops": 0.36,
+                "ms_per_image": 0.64,
+            }
+        ],
+    },  # fmt: skip
+}
+
+
+def test_the_report_opens_with_a_summary_per_part_and_keeps_raw_metrics_for_the_appendix(tmp_path):
+    for name, metrics in PARTS.items():
+        make_run(tmp_path, name, {**metrics, "figures": []})
+    _, md_path = report.build_report(tmp_path)
+    text = md_path.read_text()
+    summary = text[text.index("## Summary") : text.index("## 01_training")]
+    assert (
+        "- reference lenet5 on mnist: test accuracy 99.12 %, validation 99.00 % after 3" in summary
+    )
+    assert "- best pruning: pruning 0.05, test error 2.50 % at ratio 18.2x" in summary
+    assert "- best quantization: quantization 2, test error 4.00 % at ratio 30.5x" in summary
+    assert (
+        "- best mix: conv: pruning, linear: quantization, test error 2.10 % at ratio 26.4x"
+        in summary
+    )
+    assert (
+        "pruned model (c1 1, c2 7, f1 72): 1000 FLOPs (original 6343216), test accuracy 87.62 %"
+        in summary
+    )
+    assert "- measured speed-up 11.00x" in summary
+    assert "- k=4: accuracy 88.02 %, 1.540 ms per image (speed-up 1.30x)" in summary
+    assert "- folded the trainable run: test accuracy 88.00 %" in summary
+    assert "parameters 0.35, FLOPs 0.36, time per image 0.64" in summary
+    appendix = text[text.index("## Appendix: raw metrics") :]
+    assert "| test_accuracy | 0.9912 |" in appendix and "| test_accuracy |" not in summary
+
+
+def test_a_reproduce_folder_report_shows_the_seed_vs_kit_table(tmp_path):
+    make_run(tmp_path, "01_training", {**PARTS["01_training"], "figures": []})
+    (tmp_path / "seed_vs_kit.md").write_text("# Seed vs kit\n\n## Seed 001: x\n\n| where |\n")
+    (tmp_path / "seed_vs_kit.csv").write_text(
+        "seed,where,report,status\n001,§1,Test: 89.32,measured\n"
+    )
+    html_path, md_path = report.build_report(tmp_path)
+    text = md_path.read_text()
+    assert "## Seed vs kit" in text and "### Seed 001: x" in text
+    assert text.index("## Summary") < text.index("## Seed vs kit") < text.index("## 01_training")
+    assert "<td>Test: 89.32</td>" in html_path.read_text()
+
+
+def test_a_reproduce_folder_of_several_seeds_links_each_seed_report(tmp_path):
+    for seed in ("seed000", "seed001"):
+        make_run(tmp_path / seed, "01_training", {**PARTS["01_training"], "figures": []})
+        (tmp_path / seed / "summary.json").write_text("{}")
+    (tmp_path / "seed_vs_kit.md").write_text("# Seed vs kit\n\n## Seed 000: x\n")
+    (tmp_path / "seed_vs_kit.csv").write_text("seed,report,status\n000,1.33% accuracy,measured\n")
+    html_path, md_path = report.build_report(tmp_path)
+    text = md_path.read_text()
+    assert "- [seed000](seed000/report.md)\n- [seed001](seed001/report.md)" in text
+    assert "## Seed vs kit" in text and "<td>1.33% accuracy</td>" in html_path.read_text()
+    assert "## Summary" in (tmp_path / "seed001" / "report.md").read_text()
