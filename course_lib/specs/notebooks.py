@@ -8,6 +8,8 @@ methods, so tests/specs checks that they agree.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from course_lib.data import DATASETS
 from course_lib.errors import CourseError
 from course_lib.models import INITS, MODELS
@@ -285,6 +287,14 @@ def _falling_to_zero(alphas) -> None:
         raise CourseError(f"alphas must never rise and must end at 0, got {shown(alphas)}.")
 
 
+def _existing_start(start_from) -> None:
+    if start_from is not None and not Path(start_from).exists():
+        raise CourseError(
+            f"start_from {shown(start_from)} does not exist: pass a notebook-05 run folder or a "
+            "branched-model file it saved (branched/<run>.pt)."
+        )
+
+
 BRANCH_SPEC = Spec(
     {
         **COMMON,
@@ -299,6 +309,7 @@ BRANCH_SPEC = Spec(
         "lr": POSITIVE,
         "resume_lrs": ListOf(POSITIVE, min_len=0),
         "tolerance": FRACTION,
+        "start_from": Optional(Text()),
         "max_epochs": Integer(1),
         "patience": Integer(1),
         "batch_size": Integer(1),
@@ -310,6 +321,7 @@ BRANCH_SPEC = Spec(
     (
         Relation(("model", "dataset", "layers", "widths"), _branch_fits),
         Relation(("alphas",), _falling_to_zero),
+        Relation(("start_from",), _existing_start),
     ),
 )
 

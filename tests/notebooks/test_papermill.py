@@ -125,6 +125,7 @@ def check_alpha_branch(metrics):
     assert costs["folded"]["params"] == 585066 - 147584 + 36896 - 256 - 295168 + 18496 - 2570 + 650
     assert {"alpha_stages", "alpha_accuracy", "costs"} <= set(metrics["figures"])
     check_runtimes(metrics["runtimes"], ["original", "folded"], check["folded_accuracy"])
+    assert metrics["start_from"] == {}
 
 
 CASES = {
@@ -217,6 +218,28 @@ def test_notebook_runs_with_injected_parameters(notebook, tmp_path):
     assert not outcome.fallbacks and len(outcome.verdicts) == len(exercises)
 
 
+@pytest.mark.notebook
+def test_alpha_branch_goes_on_from_a_saved_run(tmp_path):
+    """Seed 004 Fig 3: a second run starts from the model the first saved (its frozen run, at
+    the α it reached), trains it with trainable weights, and leaves the first run's file as it
+    was."""
+    parameters = CASES["05_alpha_branch"][0]
+    execute("05_alpha_branch", tmp_path / "first", parameters)
+    first = tmp_path / "first" / "run"
+    saved = first / "branched" / "frozen.pt"
+    before = saved.read_bytes()
+    reached = json.loads((first / "metrics.json").read_text())["runs"]["frozen"]["stages"][-1]
+    again = {**parameters, "pretrained_weights": ["trainable"], "start_from": str(saved)}
+    execute("05_alpha_branch", tmp_path / "second", again)
+    metrics = json.loads((tmp_path / "second" / "run" / "metrics.json").read_text())
+    assert metrics["start_from"] == {"trainable": {"path": str(saved), "alpha": 0.0}}
+    segments = metrics["runs"]["trainable"]["segments"]
+    assert segments[0]["alpha"] == 0.0 and not segments[0]["resumed"]  # 0.5 is above its α
+    assert segments[0]["entry_val_accuracy"] == reached["val_accuracy"]
+    assert (tmp_path / "second" / "run" / "branched" / "trainable.pt").is_file()
+    assert saved.read_bytes() == before
+
+
 REFUSALS = [
     (
         "01_training",
@@ -233,6 +256,7 @@ REFUSALS = [
     ("05_alpha_branch", {"lr": "fast"}, "05_alpha_branch: lr must be a number > 0, got 'fast'."),
     # the widths need the layers' shapes: chosen on the untrained net in the same first cell
     ("05_alpha_branch", {"layers": ["fc1"], "remove_fraction": 0.9}, "Even 1-wide branches"),
+    ("05_alpha_branch", {"start_from": "/no/such/run"}, "05_alpha_branch: start_from '/no/such"),
 ]
 
 
