@@ -250,6 +250,7 @@ TUCKER_SPEC = Spec(
         "method": Choice("hooi", "hosvd"),
         "curve_layer": Optional(Text()),
         "curve_points": Optional(Integer(2, 1024)),
+        "curve_held_rank": Optional(Integer(1, 4096)),
         "energy": Number(0, 1, open_low=True),
         "finetune_epochs": Integer(0),
         "finetune_ks": Optional(ListOf(K_OF_8, distinct=True)),

@@ -94,8 +94,10 @@ def check_tucker(metrics):
     assert metrics["layers"] == ["conv3", "conv5"] and metrics["method"] == "hosvd"
     assert metrics["full_rank_output_error"] < 1e-5
     curves = metrics["curves"]
-    assert [(row["varied"], row["rank"]) for row in curves] == [
-        ("R1", 1), ("R1", 16), ("R1", 32), ("R2", 1), ("R2", 32), ("R2", 64)
+    assert metrics["curve_held_rank"] == 16
+    assert [(row["varied"], row["rank"], row["R1"], row["R2"]) for row in curves] == [
+        ("R1", 1, 1, 16), ("R1", 16, 16, 16), ("R1", 32, 32, 16),
+        ("R2", 1, 16, 1), ("R2", 32, 16, 32), ("R2", 64, 16, 64),
     ]  # fmt: skip
     sweep = {row["model"]: row for row in metrics["sweep"]}
     assert list(sweep) == ["original", "k=1", "k=8"]
@@ -173,6 +175,7 @@ CASES = {
             "finetune_ks": [1],
             "curve_layer": "conv3",
             "curve_points": 3,
+            "curve_held_rank": 16,
             "method": "hosvd",
         },
         check_tucker,
