@@ -222,11 +222,13 @@ def test_notebook_runs_with_injected_parameters(notebook, tmp_path):
 
 
 @pytest.mark.notebook
-def test_alpha_branch_goes_on_from_a_saved_run(tmp_path):
+def test_notebook_05_goes_on_from_a_saved_run(tmp_path):
     """Seed 004 Fig 3: a second run starts from the model the first saved (its frozen run, at
     the α it reached), trains it with trainable weights, and leaves the first run's file as it
     was."""
     parameters = CASES["05_alpha_branch"][0]
+    (tmp_path / "first").mkdir()
+    (tmp_path / "second").mkdir()
     execute("05_alpha_branch", tmp_path / "first", parameters)
     first = tmp_path / "first" / "run"
     saved = first / "branched" / "frozen.pt"
