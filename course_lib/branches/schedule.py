@@ -179,7 +179,7 @@ class _ScheduleTrainer:
         )
         return best
 
-    def _epoch(self, optimizer, alpha: float, lr: float, number: int, trained: int, resumed):
+    def _epoch(self, optimizer, alpha: float, lr: float, number: int, trained: int, resumed: bool):
         """One epoch of segment ``number``: its record, or None when training diverged."""
         config = replace(self.config, lr=lr, seed=self.config.seed + 1000 * number + trained)
         history = fit(
@@ -209,11 +209,11 @@ class _ScheduleTrainer:
             if target is not None and best >= target:
                 break
             state = _snapshot(self.model)
-            resumed = self.segment(alpha, rate, resumed=True)
-            if resumed <= best:
+            reached = self.segment(alpha, rate, resumed=True)
+            if reached <= best:
                 self.model.load_state_dict(state)
                 self.segments[-1]["kept"] = False
-            best = max(best, resumed)
+            best = max(best, reached)
             self.divergence = None  # a diverging resumption is reverted, not the run's end
         return best
 
@@ -260,7 +260,7 @@ def train_alpha_schedule(
     ``resume_lrs`` in turn until it reaches the target, and a resumption is kept only when it
     improves (seed 004 resumed at α = 0.0125 and at 0); the next α starts from the best weights.
     With no target, only α = 0 resumes, with every rate. Each resumption is a segment of its own
-    (``resumed``: True) in ``segments`` and in the epochs' ``segment`` column. ``pretrained``:
+    (``resumed``: True in ``segments`` and ``epochs``). ``pretrained``:
     "trainable" (the seed's better choice) or "frozen" (only the branches learn). A diverging
     stage ends the run, with the best weights before it and the reason in ``divergence``.
     """
