@@ -13,7 +13,8 @@ them and L1 or L2, the pair folds exactly into a smaller pair by multiplying wei
 pairs: which layer pairs a branch can bridge (also inside ``models.CHAINS`` blocks such as the
 residual block, where the skip stays untouched); widths: the bottleneck r per pair, chosen for a
 share of parameters to remove; modules and attach: the branch modules and splicing them in; fold:
-folding them away and what that saves; schedule: α schedules and training through one.
+folding them away and what that saves; schedule: α schedules and training through one; saved: a
+run's branched model as a file, and going on from one.
 """
 
 from course_lib.branches.attach import BRANCH_INITS, attach_branches
@@ -31,6 +32,7 @@ from course_lib.branches.modules import (
     unwrap,
 )
 from course_lib.branches.pairs import LayerPair, find_pairs, select_pairs
+from course_lib.branches.saved import StartPoint, branched_file, read_start, save_branched
 from course_lib.branches.schedule import (
     PRETRAINED_MODES,
     AlphaRun,
@@ -49,9 +51,10 @@ from course_lib.branches.widths import (
 
 __all__ = [
     "BRANCH_INITS", "PRETRAINED_MODES", "AlphaRun", "Branch", "BranchMix", "BranchTap",
-    "LayerPair", "alpha_schedule", "attach_branches", "best_run", "branch_parameters",
-    "branch_widths", "branched_mixes", "check_fold", "check_schedule", "check_widths",
-    "choose_widths", "costs_by_device", "describe_branches", "find_pairs", "fold", "fold_first",
-    "folded_parameter_count", "mix", "original_parameters", "select_pairs", "set_alpha",
-    "train_alpha_schedule", "unwrap", "widths_for_removed_fraction",
+    "LayerPair", "StartPoint", "alpha_schedule", "attach_branches", "best_run",
+    "branch_parameters", "branch_widths", "branched_file", "branched_mixes", "check_fold",
+    "check_schedule", "check_widths", "choose_widths", "costs_by_device", "describe_branches",
+    "find_pairs", "fold", "fold_first", "folded_parameter_count", "mix", "original_parameters",
+    "read_start", "save_branched", "select_pairs", "set_alpha", "train_alpha_schedule", "unwrap",
+    "widths_for_removed_fraction",
 ]  # fmt: skip

@@ -53,8 +53,9 @@ def check_schedule(alphas: Iterable[float]) -> list[float]:
 class AlphaRun:
     """A run through an α schedule.
 
-    epochs: one row per training epoch (segment, alpha, lr, train/val accuracy and loss, …);
-    segments: one row per segment (a stage, or a resumption at α = 0 with another lr) with the
+    epochs: one row per training epoch (segment, alpha, lr, resumed, train/val accuracy and
+    loss, …);
+    segments: one row per segment (a stage, or a resumption at its α with another lr) with the
     validation accuracy it started from and its best one, the test accuracy of the weights it
     kept, and whether the run kept them;
     model: the branched model with the best weights at the last α reached.
@@ -72,10 +73,11 @@ class AlphaRun:
 
     @property
     def stages(self) -> pd.DataFrame:
-        """The accuracy reached at each α (its best kept segment)."""
+        """The accuracy reached at each α (its best kept segment, and whether a resumption)."""
         kept = self.segments[self.segments["kept"]]
         best = kept.loc[kept.groupby("alpha", sort=False)["val_accuracy"].idxmax()]
-        return best[["alpha", "lr", "val_accuracy", "test_accuracy"]].reset_index(drop=True)
+        columns = ["alpha", "lr", "resumed", "val_accuracy", "test_accuracy"]
+        return best[columns].reset_index(drop=True)
 
 
 def best_run(runs: Mapping[str, AlphaRun]) -> str | None:
@@ -86,15 +88,17 @@ def best_run(runs: Mapping[str, AlphaRun]) -> str | None:
 
 
 PRETRAINED_MODES = ("trainable", "frozen")
-EPOCH_COLUMNS = ["segment", "alpha", "lr", "epoch", "segment_epoch"] + [
+EPOCH_COLUMNS = ["segment", "alpha", "lr", "resumed", "epoch", "segment_epoch"] + [
     f"{split}_{what}" for split in ("train", "val") for what in ("accuracy", "loss")
 ]
 
 
 @contextmanager
 def _frozen(model: nn.Module, frozen: bool):
-    """Inside the block, when ``frozen``, the pretrained weights and batch-norm statistics of a
-    branched model stay as they are: only the branches learn."""
+    """Inside the block, when ``frozen``, the pretrained weights of a branched model stay as they
+    are and their batch norms stay in eval mode (``fit`` sets train mode, a pre-hook undoes it):
+    they normalise with the pretrained running statistics and never update them, in training as
+    in evaluation, so the branches learn to feed the statistics validation will use."""
     params = original_parameters(model) if frozen else []
     branch_modules = {id(m) for mix in branched_mixes(model) for m in mix.branch.modules()}
     norms = [
@@ -102,18 +106,23 @@ def _frozen(model: nn.Module, frozen: bool):
         for m in model.modules()
         if frozen and isinstance(m, BATCH_NORMS) and id(m) not in branch_modules
     ]
-    saved = [(p, p.requires_grad) for p in params], [(m, m.momentum) for m in norms]
+    saved = [(p, p.requires_grad) for p in params], [(m, m.training) for m in norms]
     for p in params:
         p.requires_grad_(False)
-    for m in norms:
-        m.momentum = 0.0  # running statistics move by momentum·(batch − running)
+    hooks = [m.register_forward_pre_hook(_evaluating) for m in norms]
     try:
         yield
     finally:
+        for hook in hooks:
+            hook.remove()
         for p, flag in saved[0]:
             p.requires_grad_(flag)
-        for m, momentum in saved[1]:
-            m.momentum = momentum
+        for m, training in saved[1]:
+            m.train(training)
+
+
+def _evaluating(module: nn.Module, args) -> None:
+    module.train(False)
 
 
 def _snapshot(model: nn.Module) -> dict:
@@ -145,7 +154,7 @@ class _ScheduleTrainer:
         )
         trained, stale = 0, 0
         while alpha < 1 and trained < self.max_epochs and stale < self.patience:
-            row = self._epoch(optimizer, alpha, lr, number, trained)
+            row = self._epoch(optimizer, alpha, lr, number, trained, resumed)
             if row is None:
                 break
             trained += 1
@@ -170,7 +179,7 @@ class _ScheduleTrainer:
         )
         return best
 
-    def _epoch(self, optimizer, alpha: float, lr: float, number: int, trained: int):
+    def _epoch(self, optimizer, alpha: float, lr: float, number: int, trained: int, resumed: bool):
         """One epoch of segment ``number``: its record, or None when training diverged."""
         config = replace(self.config, lr=lr, seed=self.config.seed + 1000 * number + trained)
         history = fit(
@@ -184,26 +193,29 @@ class _ScheduleTrainer:
             "segment": number,
             "alpha": alpha,
             "lr": lr,
+            "resumed": resumed,
             "epoch": len(self.epochs) + 1,
             "segment_epoch": trained + 1,
-            **{c: row[c] for c in EPOCH_COLUMNS[5:]},
+            **{c: row[c] for c in EPOCH_COLUMNS[6:]},
         }
         self.epochs.append(record)
         return record
 
-    def resume(self, rates: Sequence[float], best: float, target: float | None) -> None:
-        """At α = 0, while ``best`` is below ``target`` (None: always), train on with each rate;
-        a resumption is kept only when it improves (a diverging one is reverted)."""
+    def resume(self, alpha: float, rates: Sequence[float], best: float, target: float | None):
+        """While ``best`` is below ``target`` (None: always), train on at ``alpha`` with each
+        rate in turn; a resumption is kept only when it improves (a diverging one is reverted).
+        The best validation accuracy reached."""
         for rate in rates:
             if target is not None and best >= target:
                 break
             state = _snapshot(self.model)
-            resumed = self.segment(0.0, rate, resumed=True)
-            if resumed <= best:
+            reached = self.segment(alpha, rate, resumed=True)
+            if reached <= best:
                 self.model.load_state_dict(state)
                 self.segments[-1]["kept"] = False
-            best = max(best, resumed)
+            best = max(best, reached)
             self.divergence = None  # a diverging resumption is reverted, not the run's end
+        return best
 
 
 def _check_training(model, alphas, pretrained, lr, resume_lrs, target_accuracy, epochs, patience):
@@ -243,9 +255,12 @@ def train_alpha_schedule(
 
     Each stage trains with a fresh SGD at ``lr`` until the validation accuracy has not improved
     for ``patience`` epochs (at most ``max_epochs``) and keeps its best weights. A stage at α = 1
-    has nothing to learn and is only evaluated. At α = 0, while the validation accuracy is below
-    ``target_accuracy`` (None: always), training resumes from the best weights with each of
-    ``resume_lrs`` in turn, and a resumption is kept only when it improves. ``pretrained``:
+    has nothing to learn and is only evaluated. A stage that is stuck, its validation accuracy
+    below ``target_accuracy``, resumes from its best weights at the same α with each of
+    ``resume_lrs`` in turn until it reaches the target, and a resumption is kept only when it
+    improves (seed 004 resumed at α = 0.0125 and at 0); the next α starts from the best weights.
+    With no target, only α = 0 resumes, with every rate. Each resumption is a segment of its own
+    (``resumed``: True in ``segments`` and ``epochs``). ``pretrained``:
     "trainable" (the seed's better choice) or "frozen" (only the branches learn). A diverging
     stage ends the run, with the best weights before it and the reason in ``divergence``.
     """
@@ -262,11 +277,11 @@ def train_alpha_schedule(
         stages = tqdm(alphas, desc=f"α stages, {pretrained}", disable=not progress)
         for alpha in stages:
             best = trainer.segment(alpha, lr, resumed=False)
-            stages.set_postfix(alpha=alpha, val=f"{best:.3f}")
             if trainer.divergence:
                 break
-        if not trainer.divergence:
-            trainer.resume(resume_lrs, best, target_accuracy)
+            if alpha == 0 or (alpha < 1 and target_accuracy is not None):
+                best = trainer.resume(alpha, resume_lrs, best, target_accuracy)
+            stages.set_postfix(alpha=alpha, val=f"{best:.3f}")
     return AlphaRun(
         pretrained,
         pd.DataFrame(trainer.epochs, columns=EPOCH_COLUMNS),

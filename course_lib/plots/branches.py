@@ -14,7 +14,8 @@ def _segment_label(segment) -> str:
 def alpha_stages(runs: dict, reference: float | None = None, title: str = ""):
     """Train (dashed) and validation (solid) accuracy per epoch across all α stages, one panel
     per run (frozen vs trainable pretrained weights; seed 004 Figs 1-4), a colour per segment.
-    Each validation curve starts where its segment began: the drop when α steps down."""
+    Each validation curve starts where its segment began: the drop when α steps down; a dotted
+    vertical line marks where a stuck stage resumed with another lr."""
     fig, axes = plt.subplots(1, len(runs), figsize=(6.5 * len(runs), 4.2), squeeze=False)
     for ax, (label, run) in zip(axes[0], runs.items(), strict=True):
         trained = run.segments[run.segments["epochs"] > 0]
@@ -31,6 +32,8 @@ def alpha_stages(runs: dict, reference: float | None = None, title: str = ""):
                 label=_segment_label(segment),
             )
             ax.plot(rows["epoch"], rows["train_accuracy"], "--x", ms=4, color=color, alpha=0.7)
+            if segment["resumed"]:
+                ax.axvline(start, color=color, lw=0.8, ls=":")
         if reference is not None:
             ax.axhline(reference, color="gray", lw=0.8, ls=":", label="original (val)")
         ax.set_xlabel("epoch (all stages)")
@@ -46,11 +49,18 @@ def alpha_accuracy(
     runs: dict, reference: float | None = None, title: str = "", mark: float | None = None
 ):
     """Validation and test accuracy reached at each α, one line per run; α falls to the right;
-    ``mark`` draws a vertical line at that α."""
+    a star marks an α whose best weights came from a resumption; ``mark`` draws a vertical line
+    at that α."""
     fig, ax = plt.subplots(figsize=(6.5, 4))
     for label, run in runs.items():
         stages = run.stages
         line = ax.plot(stages["alpha"], stages["val_accuracy"], "-o", label=f"{label}: val")[0]
+        resumed = stages[stages["resumed"]]
+        if len(resumed):
+            ax.plot(
+                resumed["alpha"], resumed["val_accuracy"], "*", ms=12, color=line.get_color(),
+                label=f"{label}: reached by a resumption",
+            )  # fmt: skip
         ax.plot(
             stages["alpha"],
             stages["test_accuracy"],

@@ -5,13 +5,13 @@ from matplotlib.ticker import PercentFormatter
 
 
 def tucker_reconstruction(curves, title: str = ""):
-    """Seed 003 Fig 6: relative error against R1 (R2 at full) and against R2 (R1 at full);
-    ``curves`` from ``tucker.reconstruction_curves`` (output error dashed when measured)."""
+    """Seed 003 Fig 6: relative error against R1 with R2 held and against R2 with R1 held (at
+    full rank, or at the rank the curves held); ``curves`` from
+    ``tucker.reconstruction_curves`` (output error dashed when measured)."""
     fig, ax = plt.subplots(figsize=(6.5, 4))
-    full = {"R1": curves["R2"].max(), "R2": curves["R1"].max()}
-    held = {"R1": "R2", "R2": "R1"}
+    other = {"R1": "R2", "R2": "R1"}
     for varied, rows in curves.groupby("varied"):
-        label = f"{varied} varied, {held[varied]} = {full[varied]}"
+        label = f"{varied} varied, {other[varied]} = {rows[other[varied]].iloc[0]}"
         (line,) = ax.plot(rows["rank"], rows["weight_error"], "-o", ms=3, label=f"weights: {label}")
         if "output_error" in rows:
             color = line.get_color()

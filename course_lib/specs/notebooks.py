@@ -8,6 +8,8 @@ methods, so tests/specs checks that they agree.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from course_lib.data import DATASETS, NORMALIZATIONS
 from course_lib.errors import CourseError
 from course_lib.models import INITS, MODELS
@@ -290,6 +292,7 @@ TUCKER_SPEC = Spec(
         "method": Choice("hooi", "hosvd"),
         "curve_layer": Optional(Text()),
         "curve_points": Optional(Integer(2, 1024)),
+        "curve_held_rank": Optional(Integer(1, 4096)),
         "energy": Number(0, 1, open_low=True),
         "finetune_epochs": Integer(0),
         "finetune_ks": Optional(ListOf(K_OF_8, distinct=True)),
@@ -327,6 +330,14 @@ def _falling_to_zero(alphas) -> None:
         raise CourseError(f"alphas must never rise and must end at 0, got {shown(alphas)}.")
 
 
+def _existing_start(start_from) -> None:
+    if start_from is not None and not Path(start_from).exists():
+        raise CourseError(
+            f"start_from {shown(start_from)} does not exist: pass a notebook-05 run folder or a "
+            "branched-model file it saved (branched/<run>.pt)."
+        )
+
+
 BRANCH_SPEC = Spec(
     {
         **COMMON,
@@ -342,6 +353,7 @@ BRANCH_SPEC = Spec(
         "lr": POSITIVE,
         "resume_lrs": ListOf(POSITIVE, min_len=0),
         "tolerance": FRACTION,
+        "start_from": Optional(Text()),
         "max_epochs": Integer(1),
         "patience": Integer(1),
         "batch_size": Integer(1),
@@ -353,6 +365,7 @@ BRANCH_SPEC = Spec(
     (
         Relation(("model", "dataset", "layers", "widths"), _branch_fits),
         Relation(("alphas",), _falling_to_zero),
+        Relation(("start_from",), _existing_start),
     ),
 )
 

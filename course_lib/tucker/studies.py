@@ -58,20 +58,25 @@ def reconstruction_curves(
     inputs: torch.Tensor | None = None,
     points: int | None = None,
     solvers: Solvers | None = None,
+    held: int | None = None,
 ) -> pd.DataFrame:
-    """Seed 003 Fig. 6: error as one rank varies while the other stays at its full value.
+    """Seed 003 Fig. 6: error as one rank varies while the other is held.
 
-    With one mode at full rank both methods give the truncated SVD of the other mode's
-    unfolding, so these curves are that unfolding's discarded energy. `points`: about this many
+    The other rank is held at ``held`` (seed 003: 64), at most that mode's channels, or, when
+    None, at its full value: then both methods give the truncated SVD of the varied mode's
+    unfolding, so the curves are that unfolding's discarded energy. `points`: about this many
     ranks per curve, evenly spaced from 1 to full (None: every rank). Rows: varied ("R1" or
     "R2"), rank, R1, R2, weight_error, and output_error when `inputs` (what the layer receives,
     see `layer_input`) are given. `solvers`: a student's factors and layer (``Solvers``).
     """
     check_conv(conv)
+    if held is not None:
+        checks.integer("held rank (None: full)", held, 1)
     decompose = decomposer(method, (solvers or Solvers()).factors)
     out_channels, in_channels = conv.weight.shape[:2]
-    grid = [("R1", r, (r, out_channels)) for r in _spaced(in_channels, points)]
-    grid += [("R2", r, (in_channels, r)) for r in _spaced(out_channels, points)]
+    held_r1, held_r2 = (min(held or n, n) for n in (in_channels, out_channels))
+    grid = [("R1", r, (r, held_r2)) for r in _spaced(in_channels, points)]
+    grid += [("R2", r, (held_r1, r)) for r in _spaced(out_channels, points)]
     with torch.no_grad():
         reference = None if inputs is None else conv(inputs)
         rows = []

@@ -79,6 +79,13 @@ def test_costs_by_device(pretrained, runs):
     )
     assert rows.loc["folded / original", "flops"] < 1
     assert all(math.isfinite(v) and v > 0 for v in table["ms_per_image"])
+    # memory measured in a pass of 8 images: more than what sits in memory before it, and less
+    # for the folded model
+    for name, model in (("original", pretrained), ("folded", folded)):
+        tensors = [*model.parameters(), *model.buffers(), torch.zeros(8, *SHAPE)]
+        resident = sum(t.numel() * t.element_size() for t in tensors) / 2**20
+        assert rows.loc[name, "memory_mb"] > resident
+    assert rows.loc["folded / original", "memory_mb"] < 1
 
 
 def test_cost_plot(pretrained, runs):

@@ -42,6 +42,27 @@ def test_frozen_run_trains_only_the_branches(runs, pretrained):
     assert all(p.requires_grad for p in model.parameters())  # restored after the run
 
 
+def test_frozen_batch_norms_stay_in_eval_mode_and_validation_does_not_collapse(pretrained, data):
+    modes = []
+    branched = branches.attach_branches(pretrained, remove_fraction=0.5, seed=1)
+    norm = branched.get_submodule("bn2.layer")
+    hook = norm.register_forward_hook(lambda module, args, out: modes.append(module.training))
+    statistics = norm.running_mean.clone(), norm.running_var.clone()
+    result = branches.train_alpha_schedule(
+        branched, data, (0.5, 0.0), pretrained="frozen", lr=0.05, max_epochs=4, patience=4,
+        batch_size=64, device="cpu", progress=False,
+    )  # fmt: skip
+    hook.remove()
+    assert modes and not any(modes)  # fit's train mode never reached the frozen batch norm
+    assert torch.equal(norm.running_mean, statistics[0])
+    assert torch.equal(norm.running_var, statistics[1])
+    # in train mode the batch statistics it trained with were not those it was validated with:
+    # training accuracy rose to 1 while validation stayed at chance (0.23); now they move together
+    epochs = result.epochs
+    assert (epochs["val_accuracy"] >= epochs["train_accuracy"] - 0.1).all()
+    assert result.stages.set_index("alpha").loc[0.0, "val_accuracy"] > 0.5
+
+
 def test_trainable_run_changes_the_pretrained_weights(runs, pretrained):
     before = original_state(pretrained)
     after = original_state(runs["trainable"].model)
@@ -113,11 +134,50 @@ def test_best_run_is_the_best_at_alpha_zero(runs):
 
 def test_plots(runs):
     fig = plots.alpha_stages(runs, reference=0.5)
-    trained = {k: int((r.segments["epochs"] > 0).sum()) for k, r in runs.items()}
-    assert [len(ax.lines) for ax in fig.axes] == [2 * trained[k] + 1 for k in runs]
+    trained = {k: r.segments[r.segments["epochs"] > 0] for k, r in runs.items()}
+    expected = [2 * len(t) + int(t["resumed"].sum()) + 1 for t in trained.values()]
+    assert [len(ax.lines) for ax in fig.axes] == expected  # a dotted line at each resumption
     fig = plots.alpha_accuracy(runs)
     assert len(fig.axes[0].lines) == 2 * len(runs)
     assert len(plots.alpha_accuracy(runs, 0.5, mark=0.5).axes[0].lines) == 2 * len(runs) + 2
+
+
+def test_a_stuck_stage_resumes_at_its_alpha_and_the_plots_show_it(pretrained, data):
+    # a vanishing stage lr leaves α = 0.5 stuck below the target: it resumes there, lr by lr,
+    # until the target is met, and only then goes on to α = 0
+    result = run(
+        pretrained, data, (0.5, 0.0), pretrained="frozen", lr=1e-12, resume_lrs=[0.01, 0.05],
+        target_accuracy=1.0,
+    )  # fmt: skip
+    segments = result.segments
+    at_half = segments[segments["alpha"] == 0.5]
+    assert list(at_half["resumed"]) == [False, True, True] and list(at_half["lr"][1:]) == [
+        0.01,
+        0.05,
+    ]
+    assert at_half["val_accuracy"].iloc[-1] == 1.0 and at_half["kept"].all()
+    assert list(segments["alpha"]) == [0.5] * 3 + [0.0] * 3  # α = 0 stuck: resumed as well
+    by_segment = result.epochs.groupby("segment")["resumed"].first()
+    assert by_segment.to_dict() == segments.set_index("segment")["resumed"].to_dict()
+    stages = result.stages.set_index("alpha")
+    assert stages.loc[0.5, "resumed"] and stages.loc[0.5, "lr"] == 0.05
+    assert stages.loc[0.5, "val_accuracy"] == 1.0
+    stars = plots.alpha_accuracy({"frozen": result}).axes[0].lines
+    assert len(stars) == 3 and list(stars[1].get_xdata()) == [0.5]
+    dotted = [line for line in plots.alpha_stages({"frozen": result}).axes[0].lines
+              if line.get_linestyle() == ":"]  # fmt: skip
+    starts = result.epochs.groupby("segment")["epoch"].min() - 1
+    resumed = segments[segments["resumed"] & (segments["epochs"] > 0)]["segment"]
+    assert sorted(line.get_xdata()[0] for line in dotted) == sorted(starts[resumed])
+
+
+def test_without_a_target_only_alpha_zero_resumes(pretrained, data):
+    result = run(
+        pretrained, data, (0.5, 0.0), pretrained="frozen", lr=1e-12, resume_lrs=[0.01, 0.05]
+    )
+    assert list(zip(result.segments["alpha"], result.segments["resumed"], strict=True)) == [
+        (0.5, False), (0.0, False), (0.0, True), (0.0, True),
+    ]  # fmt: skip
 
 
 def test_alpha_panel_renders_once_at_alpha_zero(runs):

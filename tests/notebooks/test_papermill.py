@@ -109,8 +109,10 @@ def check_tucker(metrics):
     assert metrics["layers"] == ["conv3", "conv5"] and metrics["method"] == "hosvd"
     assert metrics["full_rank_output_error"] < 1e-5
     curves = metrics["curves"]
-    assert [(row["varied"], row["rank"]) for row in curves] == [
-        ("R1", 1), ("R1", 16), ("R1", 32), ("R2", 1), ("R2", 32), ("R2", 64)
+    assert metrics["curve_held_rank"] == 16
+    assert [(row["varied"], row["rank"], row["R1"], row["R2"]) for row in curves] == [
+        ("R1", 1, 1, 16), ("R1", 16, 16, 16), ("R1", 32, 32, 16),
+        ("R2", 1, 16, 1), ("R2", 32, 16, 32), ("R2", 64, 16, 64),
     ]  # fmt: skip
     sweep = {row["model"]: row for row in metrics["sweep"]}
     assert list(sweep) == ["original", "k=1", "k=8"]
@@ -140,6 +142,7 @@ def check_alpha_branch(metrics):
     assert costs["folded"]["params"] == 585066 - 147584 + 36896 - 256 - 295168 + 18496 - 2570 + 650
     assert {"alpha_stages", "alpha_accuracy", "costs"} <= set(metrics["figures"])
     check_runtimes(metrics["runtimes"], ["original", "folded"], check["folded_accuracy"])
+    assert metrics["start_from"] == {}
 
 
 CASES = {
@@ -193,6 +196,7 @@ CASES = {
             "finetune_ks": [1],
             "curve_layer": "conv3",
             "curve_points": 3,
+            "curve_held_rank": 16,
             "method": "hosvd",
         },
         check_tucker,
@@ -293,6 +297,30 @@ def test_notebook_03_prunes_the_net_a_student_tuned(tmp_path, monkeypatch):
     assert metrics["chosen"]["c1"] == 6
 
 
+@pytest.mark.notebook
+def test_notebook_05_goes_on_from_a_saved_run(tmp_path):
+    """Seed 004 Fig 3: a second run starts from the model the first saved (its frozen run, at
+    the α it reached), trains it with trainable weights, and leaves the first run's file as it
+    was."""
+    parameters = CASES["05_alpha_branch"][0]
+    (tmp_path / "first").mkdir()
+    (tmp_path / "second").mkdir()
+    execute("05_alpha_branch", tmp_path / "first", parameters)
+    first = tmp_path / "first" / "run"
+    saved = first / "branched" / "frozen.pt"
+    before = saved.read_bytes()
+    reached = json.loads((first / "metrics.json").read_text())["runs"]["frozen"]["stages"][-1]
+    again = {**parameters, "pretrained_weights": ["trainable"], "start_from": str(saved)}
+    execute("05_alpha_branch", tmp_path / "second", again)
+    metrics = json.loads((tmp_path / "second" / "run" / "metrics.json").read_text())
+    assert metrics["start_from"] == {"trainable": {"path": str(saved), "alpha": 0.0}}
+    segments = metrics["runs"]["trainable"]["segments"]
+    assert segments[0]["alpha"] == 0.0 and not segments[0]["resumed"]  # 0.5 is above its α
+    assert segments[0]["entry_val_accuracy"] == reached["val_accuracy"]
+    assert (tmp_path / "second" / "run" / "branched" / "trainable.pt").is_file()
+    assert saved.read_bytes() == before
+
+
 REFUSALS = [
     (
         "01_training",
@@ -310,6 +338,7 @@ REFUSALS = [
     ("05_alpha_branch", {"lr": "fast"}, "05_alpha_branch: lr must be a number > 0, got 'fast'."),
     # the widths need the layers' shapes: chosen on the untrained net in the same first cell
     ("05_alpha_branch", {"layers": ["fc1"], "remove_fraction": 0.9}, "Even 1-wide branches"),
+    ("05_alpha_branch", {"start_from": "/no/such/run"}, "05_alpha_branch: start_from '/no/such"),
 ]
 
 

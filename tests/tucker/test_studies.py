@@ -105,6 +105,26 @@ def test_reconstruction_curves_hold_one_rank_full():
     assert list(spaced["rank"]) == [1, 2, 4, 1, 4, 8]  # rounds half to even: 2.5 -> 2, 4.5 -> 4
 
 
+def test_reconstruction_curves_hold_the_other_rank_where_asked():
+    # seed 003 Fig 6 held the other rank at 64; here 3 (of 4 input and 8 output channels)
+    conv = tiny_cnn().conv2
+    curves = tucker.reconstruction_curves(conv, "hooi", held=3)
+    by_r1, by_r2 = (curves[curves.varied == v].set_index("rank") for v in ("R1", "R2"))
+    assert set(by_r1.R2) == {3} and set(by_r2.R1) == {3}
+    assert list(by_r1.index) == [1, 2, 3, 4] and list(by_r2.index) == list(range(1, 9))
+    # a held rank below full leaves an error even where the varied rank is full
+    at_full = tucker.weight_error(conv.weight, tucker.hooi(conv.weight, (4, 3)))
+    assert by_r1.loc[4, "weight_error"] == pytest.approx(at_full) and at_full > 0.01
+    assert by_r2.loc[8, "weight_error"] > 0.01 and by_r2.weight_error.is_monotonic_decreasing
+    # held above a mode's channels: that mode is held full, as with no held rank
+    capped = tucker.reconstruction_curves(conv, "hooi", held=64)
+    assert capped.equals(tucker.reconstruction_curves(conv, "hooi"))
+    labels = plots.tucker_reconstruction(curves).axes[0].get_legend_handles_labels()[1]
+    assert labels == ["weights: R1 varied, R2 = 3", "weights: R2 varied, R1 = 3"]
+    with pytest.raises(CourseError, match="held rank"):
+        tucker.reconstruction_curves(conv, held=0)
+
+
 def test_compare_methods_table():
     weight = torch.randn(12, 10, 3, 3, generator=torch.Generator().manual_seed(0))
     table = tucker.compare_methods(weight, [1, 4, 8])
