@@ -162,7 +162,10 @@ def reference_model(
         model, record = load_checkpoint(path, expected=config)
         return model.eval(), {**record, "cached": True}
     paths.writable_folder(path.parent, "The model cache ($COURSE_CACHE)")
-    data = data or load_data(config.dataset, data_dir, config.val_size, config.subset, config.seed)
+    data = data or load_data(
+        config.dataset, data_dir, config.val_size, config.subset, config.seed,
+        normalize=config.normalize,
+    )  # fmt: skip
     model = initial_model(config, data)
     history = fit(model, data, config, progress=progress)
     if history.diverged:
@@ -201,6 +204,19 @@ def tuned_reference(reference, model: str, dataset: str) -> tuple[nn.Module, dic
             "to the reference's, or give a reference trained for them."
         )
     return net.eval(), {**record, "cached": True}
+
+
+def tuned_normalize(tuned: tuple[nn.Module, dict] | None, normalize: str | None = None) -> str:
+    """How a notebook normalises its data: ``normalize`` if given, else as the tuned net of
+    ``tuned_reference`` was trained, else "standardize". A tuned net trained on other inputs
+    than ``normalize`` is refused (its accuracy would be meaningless)."""
+    trained = tuned[1]["config"].normalize if tuned else None
+    if normalize and trained and normalize != trained:
+        raise CourseError(
+            f"normalize={normalize!r}, but the reference was trained on {trained!r} inputs: set "
+            f"normalize={trained!r} (or None), or give a reference trained on {normalize!r} inputs."
+        )
+    return normalize or trained or "standardize"
 
 
 def _run_checkpoint(folder: Path) -> Path:

@@ -227,3 +227,15 @@ def test_reference_model_reads_its_data_from_data_dir(data_root, tmp_path, monke
     _, record = reference_model(config, cache=cache, progress=False, data_dir=data_root)
     assert record["cached"] is False and record["history"].final["epochs"] == 1
     assert list(empty.iterdir()) == []
+
+
+def test_a_notebook_normalises_its_data_as_its_reference_was_trained(tmp_path):
+    from course_lib.checkpoints import tuned_normalize
+
+    config = TrainConfig(model="lenet300", dataset="mnist", epochs=1, normalize="center")
+    tuned = (None, {"config": config})
+    assert tuned_normalize(None) == "standardize"
+    assert tuned_normalize(None, "center") == "center"
+    assert tuned_normalize(tuned) == tuned_normalize(tuned, "center") == "center"
+    with pytest.raises(CourseError, match="trained on 'center' inputs: set normalize='center'"):
+        tuned_normalize(tuned, "standardize")

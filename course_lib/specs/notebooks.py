@@ -181,6 +181,7 @@ LC_SPEC = Spec(
     {
         **COMMON,
         "reference": REFERENCE,
+        "normalize": Optional(Choice(*NORMALIZATIONS)),
         "model": Choice("lenet300", "lenet5"),
         "subset": IMAGES,
         "test_subset": IMAGES,

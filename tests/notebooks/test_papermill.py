@@ -47,11 +47,17 @@ def check_lc_compression(metrics):
     assert runs["fixed rank 5"]["tasks"].startswith("fc1: low-rank r = 5")
     for run in metrics["runs"] + metrics["mixes"] + metrics["schedules"]:
         assert {"ratio", "train_error", "test_error", "direct_test_error", "tasks"} <= set(run)
-    assert len(metrics["mixes"]) == 7
+    assert metrics["normalize"] == "center"
+    assert len(metrics["mixes"]) == 16  # 8 mixes (all three in both orders) at 2 budget points
+    assert len({row["method"] for row in metrics["mixes"]}) == 8
     assert metrics["lc_config"]["mu_schedule"] == [9e-4]
-    assert {"error_vs_ratio", "error_vs_codebook", "pareto_lenet300", "mu_effect"} <= set(
-        metrics["figures"]
-    )
+    assert {
+        "error_vs_ratio",
+        "error_vs_codebook",
+        "pareto_lenet300",
+        "mu_effect",
+        "mix_error_vs_ratio",
+    } <= set(metrics["figures"])
     disk = {row["run"]: row for row in metrics["on_disk"]}
     assert set(disk) == set(runs) | {row["run"] for row in metrics["mixes"]}
     k2 = disk["quantization 2"]  # 30.5x by the ledger, a file of 36 KB: 29.5x on disk
@@ -166,6 +172,11 @@ CASES = {
             "keep_fractions": [0.05],
             "rank_alphas": [],
             "ranks": [5],
+            "normalize": "center",
+            "mix_budgets": [
+                {"pruning": 0.1, "quantization": 2, "low-rank": 1e-8},
+                {"pruning": 0.05, "quantization": 4, "low-rank": 1e-7},
+            ],
         },
         check_lc_compression,
     ),
