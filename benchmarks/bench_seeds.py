@@ -1,0 +1,65 @@
+"""Seed 001's report reproduced at its own scale (issue 16): `course reproduce 001` on the real
+Fashion-MNIST, its seed-vs-kit table and wall time, against the report's own numbers as the
+baseline. Targets: the best grid configuration at the report's 90.1 % test accuracy or above; the
+pruned net at 87.62 % or above with about 11x fewer FLOPs (at least 10x); its measured speed-up
+printed beside them. The run folder is kept (--output-dir, default a temporary folder).
+
+    python benchmarks/bench_seeds.py [--quick] [--output-dir DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+from common import header
+
+from course_lib.runs.reproduce import reproduce
+
+ROOT = Path(__file__).resolve().parents[1]
+AT_LEAST = {  # the report's numbers the kit must match or beat (percent)
+    "test accuracy, configuration 1": 90.1,
+    "test accuracy of the pruned model": 87.62,
+}
+FLOP_RATIO_TARGET = 10.0
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="the seed's quick variant")
+    parser.add_argument("--output-dir", default=None, help="where the run folder goes")
+    args = parser.parse_args(argv)
+    header("seed 001 reproduced: the report's numbers beside the kit's")
+    output = Path(args.output_dir or tempfile.mkdtemp(prefix="bench-seeds-"))
+    start = time.perf_counter()
+    folder, results = reproduce(
+        ["001"], quick=args.quick, output_dir=output, notebooks_dir=ROOT / "notebooks"
+    )
+    wall = time.perf_counter() - start
+    table = pd.read_csv(folder / "seed_vs_kit.csv")
+    print(table[["what", "report", "kit_value", "difference", "status"]].to_string(index=False))
+    print(f"\nwall time {wall / 60:.1f} min; run folder {folder}")
+    missed = [f"{r.notebook} failed" for r in results if not r.ok]
+    for what, floor in AT_LEAST.items():
+        value = table.loc[table["what"] == what, "kit_value"].iloc[0]
+        if not value >= floor:
+            missed.append(f"{what}: {value} < the report's {floor}")
+    pruning = next((r.metrics for r in results if r.notebook == "03_pruning" and r.ok), None)
+    if pruning:
+        chosen = pruning["chosen"]
+        ratio = chosen["original"]["flops"] / chosen["flops"]
+        print(
+            f"pruned net: {ratio:.1f}x fewer FLOPs (report: about 11x), measured speed-up "
+            f"{chosen['timing']['speedup']:.2f}x (report: around 11x on Colab)"
+        )
+        if ratio < FLOP_RATIO_TARGET:
+            missed.append(f"FLOP ratio {ratio:.1f}x < {FLOP_RATIO_TARGET}x")
+    print("\n".join(f"MISSED {m}" for m in missed) or "all targets met")
+    return 1 if missed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
