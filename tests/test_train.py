@@ -106,8 +106,8 @@ def test_config_key_changes_with_settings_but_not_device():
 
 def test_the_key_of_a_config_without_normalize_is_the_key_it_had_before_normalize_existed():
     """Cached references stay valid: the default normalisation does not enter the key."""
-    added_since = ("device", "val_every", "normalize")
-    settings = {k: v for k, v in asdict(config()).items() if k not in added_since}
+    outside_the_old_key = ("device", "val_every", "normalize")
+    settings = {k: v for k, v in asdict(config()).items() if k not in outside_the_old_key}
     before = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
     assert config().key() == before
 
