@@ -44,7 +44,9 @@ def _error(net: nn.Module, loader) -> float:
     return wrong / len(loader.dataset)
 
 
-def run(reference, data, method: str, lr: float, mus: list[float], epochs: int, first: int):
+def run(
+    reference, data, method: str, lr: float, mus: list[float], epochs: int, first: int, seed: int
+):
     """One LC run of the library: (test error of the compressed net after the last step, seconds).
 
     ``method`` is "prune" (5 % of the weights kept jointly over the layers) or "quantize"
@@ -57,7 +59,7 @@ def run(reference, data, method: str, lr: float, mus: list[float], epochs: int, 
 
     net = copy.deepcopy(reference)
     device = torch.device("cpu")
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     train = DataLoader(_tensors(data, "train"), batch_size=256, shuffle=True)
     test = DataLoader(_tensors(data, "test"), batch_size=256)
     layers = [m for m in net.modules() if isinstance(m, nn.Linear)]

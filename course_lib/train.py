@@ -173,15 +173,15 @@ def evaluate(model: nn.Module, loader) -> tuple[float, float]:
 
 
 def accuracy(
-    model: nn.Module, data: DataBundle, split: str = "test", batch_size: int = 1024
+    model: nn.Module, data: DataBundle, split: str = "test", batch_size: int | None = None
 ) -> float:
-    return evaluate(model, data.loader(split, batch_size, device=device_of(model)))[1]
+    return evaluate(model, data.eval_loader(split, device_of(model), batch_size))[1]
 
 
 @torch.no_grad()
 def predictions(model: nn.Module, data: DataBundle, split: str = "test") -> torch.Tensor:
     model.eval()
-    loader = data.loader(split, 1024, device=device_of(model))
+    loader = data.eval_loader(split, device_of(model))
     return torch.cat([model(x).argmax(1).cpu() for x, _ in loader])
 
 
@@ -288,9 +288,7 @@ def _loaders(data: DataBundle, config: TrainConfig, device, eval_splits):
     """The shuffled (and, for CIFAR-10 by default, augmented) train loader; one per eval split."""
     augment = data.name == "cifar10" if config.augment is None else config.augment
     train = data.loader("train", config.batch_size, True, augment, device, config.seed)
-    return train, {
-        s: data.loader(s, 1024, device=device) for s in eval_splits if len(data.split(s))
-    }
+    return train, {s: data.eval_loader(s, device) for s in eval_splits if len(data.split(s))}
 
 
 def _epoch_runner(epoch, model, loader, optimizer, steps_lr, max_loss, probe):

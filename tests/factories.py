@@ -1,10 +1,12 @@
 """Tiny data bundles and nets shared by the tests, and small datasets in the upstream formats."""
 
 import gzip
+import os
 import pickle
 import struct
 from collections import OrderedDict
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -14,6 +16,9 @@ from course_lib.data import DataBundle, Split
 from course_lib.models import build_model
 
 DIGITS = tuple(str(k) for k in range(10))
+ROOT = Path(__file__).resolve().parents[1]
+# The seed reports the kit grew from: beside the checkout (../shared/seeds), or $COURSE_SEEDS.
+SEED_REPORTS = Path(os.environ.get("COURSE_SEEDS") or ROOT.parent / "shared" / "seeds")
 
 
 def labelled_by(model, n=64, seed=0, shape=(1, 12, 12)) -> DataBundle:

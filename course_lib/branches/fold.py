@@ -115,7 +115,7 @@ def check_fold(branched: nn.Module, folded: nn.Module, data, split: str = "test"
     branched.eval()
     folded.eval()
     correct, count, difference = [0, 0], 0, 0.0
-    for x, y in data.loader(split, 1024, device=device):
+    for x, y in data.eval_loader(split, device):
         outputs = branched(x), folded(x)
         difference = max(difference, (outputs[0] - outputs[1]).abs().max().item())
         for i, out in enumerate(outputs):

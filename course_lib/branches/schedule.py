@@ -136,8 +136,8 @@ class _ScheduleTrainer:
         self.model, self.data, self.config = model, data, config
         self.max_epochs, self.patience = max_epochs, patience
         device = config.device
-        self.val = data.loader("val", 1024, device=device)
-        self.test = data.loader("test", 1024, device=device)
+        self.val = data.eval_loader("val", device)
+        self.test = data.eval_loader("test", device)
         self.epochs: list[dict] = []
         self.segments: list[dict] = []
         self.divergence: str | None = None

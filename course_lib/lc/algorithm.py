@@ -10,7 +10,9 @@ optimization", 2017; reference code UCMerced-ML/LC-model-compression):
    closed form);
    C step: θ = Π(w − λ/μ), each task's own projection;
    multipliers: λ ← λ − μ·(w − Δ(θ)) (left at 0 by the quadratic-penalty variant);
-3. the compressed net (weights Δ(θ)) is evaluated after direct compression and every step.
+3. the compressed net (weights Δ(θ)) is evaluated on the test set after direct compression and
+   every step, on the training set after direct compression and the last step (every step with
+   ``train_error_every_step``).
 
 An L step that diverges (NaN or exploding loss, non-finite weights) stops the run and is reported;
 the last compressed net stays the result.
@@ -67,7 +69,7 @@ class _Run:
         self.device = pick_device(config.device)
         self.model = copy.deepcopy(model).to(self.device)
         self.states = [TaskState(task, self.model) for task in tasks]
-        self.loaders = {s: data.loader(s, 1024, device=self.device) for s in ("train", "test")}
+        self.loaders = {s: data.eval_loader(s, self.device) for s in ("train", "test")}
 
     def storage(self) -> dict:
         bits = {tuple(s.names): s.storage_bits() for s in self.states}
@@ -81,33 +83,49 @@ class _Run:
             for name, d in zip(s.names, s.delta, strict=True)
         }
 
-    def record(self, step: int, mu: float, lr: float, epochs: int, phases: dict) -> dict:
-        """The history row of the compressed net Δ(θ) after ``step``; ``phases`` holds the
-        seconds of the step's L and C steps, the evaluation's are added."""
+    def record(
+        self, step: int, mu: float, lr: float, epochs: int, phases: dict, train: bool
+    ) -> dict:
+        """The history row of the compressed net Δ(θ) after ``step`` (its training-set error
+        only if ``train``); ``phases`` holds the seconds of the step's L and C steps, the
+        evaluation's are added."""
         start = time.perf_counter()
-        channels_last = self.device.type == "cpu"  # faster CPU convolutions, as in train.fit
-        with compressed_weights(self.states):
-            self.model.to(
-                memory_format=torch.channels_last if channels_last else torch.preserve_format
-            )
-            train_loss, train_acc = evaluate(self.model, self.loaders["train"])
-            test_loss, test_acc = evaluate(self.model, self.loaders["test"])
-            self.model.to(memory_format=torch.contiguous_format)
+        errors = self.errors(("train", "test") if train else ("test",))
         phases = {**phases, "eval_seconds": time.perf_counter() - start}
         return {
             "step": step,
             "mu": mu,
             "lr": lr,
             "epochs": epochs,
-            "train_error": 1 - train_acc,
-            "test_error": 1 - test_acc,
-            "train_loss": train_loss,
-            "test_loss": test_loss,
+            **errors,
             "ratio": self.storage()["ratio"],
             "distance": sum(s.distance() for s in self.states),
             "seconds": sum(phases.values()),
             **phases,
         }
+
+    def add_train_error(self, row: dict) -> None:
+        """Measures the training-set error of the compressed net into ``row``, the last one
+        recorded (Δ(θ) has not changed since)."""
+        start = time.perf_counter()
+        row.update(self.errors(("train",)))
+        seconds = time.perf_counter() - start
+        row["eval_seconds"] += seconds
+        row["seconds"] += seconds
+
+    def errors(self, splits: Sequence[str]) -> dict[str, float]:
+        """``{split}_error`` and ``{split}_loss`` of the compressed net Δ(θ)."""
+        channels_last = self.device.type == "cpu"  # faster CPU convolutions, as in train.fit
+        values = {}
+        with compressed_weights(self.states):
+            self.model.to(
+                memory_format=torch.channels_last if channels_last else torch.preserve_format
+            )
+            for split in splits:
+                loss, accuracy = evaluate(self.model, self.loaders[split])
+                values[f"{split}_error"], values[f"{split}_loss"] = 1 - accuracy, loss
+            self.model.to(memory_format=torch.contiguous_format)
+        return values
 
     def l_step(self, step: int, mu: float) -> str | None:
         """The L step at ``mu``; on divergence the weights go back and the cause is returned."""
@@ -189,7 +207,8 @@ def run_lc(
     mus = config.schedule()
     for state in run.states:
         state.c_step(0.0, mus[0] if mus else config.mu0)
-    rows = [run.record(0, 0.0, 0.0, 0, {"l_seconds": 0.0, "c_seconds": 0.0})]
+    every_step = config.train_error_every_step
+    rows = [run.record(0, 0.0, 0.0, 0, {"l_seconds": 0.0, "c_seconds": 0.0}, train=True)]
     divergence = None
     bar = tqdm(list(enumerate(mus)), desc="LC", unit="step", disable=not progress)
     for step, mu in bar:
@@ -200,10 +219,13 @@ def run_lc(
         middle = time.perf_counter()
         run.c_step(mu)
         phases = {"l_seconds": middle - start, "c_seconds": time.perf_counter() - middle}
-        rows.append(run.record(step + 1, mu, config.lr_at(step), config.epochs_at(step), phases))
+        lr, epochs = config.lr_at(step), config.epochs_at(step)
+        rows.append(run.record(step + 1, mu, lr, epochs, phases, train=every_step))
         bar.set_postfix(
             test_error=f"{rows[-1]['test_error']:.4f}", ratio=f"{rows[-1]['ratio']:.1f}"
         )
+    if "train_error" not in rows[-1]:
+        run.add_train_error(rows[-1])
     return LCResult(
         history=pd.DataFrame(rows),
         tasks=tasks,

@@ -25,6 +25,9 @@ class LCConfig:
     momentum: float = 0.9
     batch_size: int = 256
     multipliers: bool = True  # False: the quadratic-penalty method (no Lagrange multipliers)
+    # The compressed net's training-set error is measured after direct compression and the last
+    # step; True: after every step too (as much work again as the test set, per step).
+    train_error_every_step: bool = False
     seed: int = 0
     device: str | None = None  # None: cuda, then mps, then cpu
 

@@ -20,7 +20,9 @@ from course_lib.lc.tasks import Task, describe_tasks
 class LCResult:
     """What an LC run produced: the history, the compressed weights and their storage."""
 
-    history: pd.DataFrame  # one row per step; step 0 is direct compression
+    # one row per step; step 0 is direct compression; train_error and train_loss are NaN (not
+    # measured) between the first and last rows unless the config's train_error_every_step
+    history: pd.DataFrame
     tasks: list[Task]
     model: nn.Module  # the L-step weights w (uncompressed)
     deltas: dict[str, torch.Tensor]  # parameter name -> Δ(θ)

@@ -142,7 +142,7 @@ def sensitivity_scan(
     split: str = "val",
     scope: str = "layer",
     joint: bool = True,
-    batch_size: int = 1024,
+    batch_size: int | None = None,
     cache: str | Path | None = None,
     progress: bool = False,
     mask: Callable | None = None,
@@ -168,7 +168,7 @@ def sensitivity_scan(
     scan = _cached(path, key=key, weights=weights, mask=mask)
     if scan is not None:
         return scan
-    loader = data.loader(split, batch_size, device=device_of(model))
+    loader = data.eval_loader(split, device_of(model), batch_size)
     choices = [(name, [name]) for name in layers] + ([(ALL_LAYERS, layers)] if joint else [])
     accuracy = {name: [] for name, _ in choices}
     work = [(curve, names, rate) for curve, names in choices for rate in rates]

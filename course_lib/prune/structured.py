@@ -73,7 +73,7 @@ class PruneSettings:
     finetune: TrainConfig | None = None
     split: str = "val"
     also_evaluate: Sequence[str] = ("test",)
-    batch_size: int = 1024
+    batch_size: int | None = None  # evaluation batches; None: the device's (data.EVAL_BATCH)
     importance: Callable | None = field(default=None, repr=False)
     surgery: Callable | None = field(default=None, repr=False)
     search: Order = field(init=False, repr=False)  # ``order`` as a strategy
@@ -86,7 +86,8 @@ class PruneSettings:
         if self.flop_ratio_target is not None:
             checks.number("flop_ratio_target", self.flop_ratio_target, 1)
         checks.number("latency_step", self.latency_step, 0, 1, open_low=True, open_high=True)
-        checks.integer("batch_size", self.batch_size, 1)
+        if self.batch_size is not None:
+            checks.integer("batch_size", self.batch_size, 1)
         self.search = make_order(self.order, check_table(self.latency), self.latency_step)
 
     def check(self, model: nn.Module, data: DataBundle) -> tuple[list[str], dict[str, int]]:
@@ -150,7 +151,7 @@ class _Run:
         self.settings, self.data, self.order = settings, data, settings.search
         self.table = self.order.table or settings.latency
         self.device = device_of(model)
-        self.loaders = {s: data.loader(s, settings.batch_size, device=self.device)
+        self.loaders = {s: data.eval_loader(s, self.device, settings.batch_size)
                         for s in settings.splits}  # fmt: skip
         self.metric, self.rows, self.closed = f"{settings.split}_accuracy", [], set()
         self.original_widths = layer_widths(model, self.layers)

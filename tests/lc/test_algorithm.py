@@ -81,6 +81,33 @@ def test_a_diverging_l_step_is_reported_not_carried_on(reference, data):
     assert torch.isfinite(model(torch.randn(4, 1, 8, 8))).all()
 
 
+def test_the_training_set_error_is_measured_at_the_ends_unless_every_step_is_asked(reference, data):
+    from course_lib.train import accuracy
+
+    tasks = lc.task_map(reference, {"all": lc.Quantize(k=2)})
+    ends, every = (
+        lc.run_lc(
+            reference,
+            tasks,
+            data,
+            lc.LCConfig(**{**FAST, "steps": 3}, train_error_every_step=flag),
+            progress=False,
+        )  # fmt: skip
+        for flag in (False, True)
+    )
+    assert ends.history["train_error"].isna().tolist() == [False, True, True, False]
+    assert every.history["train_error"].notna().all()
+    assert ends.final["train_error"] == every.final["train_error"]
+    assert ends.final["test_error"] == every.final["test_error"]
+    train_error = 1 - accuracy(ends.compressed_model(), data, "train")
+    assert ends.final["train_error"] == pytest.approx(train_error)
+    # a run stopped by a diverging L step measures it on the last net it kept
+    config = lc.LCConfig(**{**FAST, "mu_schedule": [1e-2, 1e6]})
+    stopped = lc.run_lc(reference, tasks, data, config, progress=False)
+    assert stopped.diverged and "L step 1" in stopped.divergence
+    assert stopped.history["train_error"].notna().tolist() == [True, True]
+
+
 def test_compressed_model_splits_low_rank_layers_and_matches_the_history(reference, data):
     tasks = lc.task_map(reference, {"fc1": lc.LowRank(rank=5), "rest": lc.Quantize(k=4)})
     result = lc.run_lc(reference, tasks, data, lc.LCConfig(**{**FAST, "steps": 2}), progress=False)

@@ -1,10 +1,10 @@
 """The seed profiles: faithful to the seed reports' text, runnable as planned, and the
 seed-vs-kit table's values read from metrics.json (never a number that was not measured)."""
 
-import os
 from pathlib import Path
 
 import pytest
+from factories import SEED_REPORTS
 
 from course_lib.errors import CourseError
 from course_lib.runs.reproduce import data_message, plan_seed, with_reference
@@ -20,8 +20,6 @@ from course_lib.runs.seeds import (
 )
 
 ROOT = Path(__file__).resolve().parents[2]
-# The seed reports the kit grew from: beside the checkout (../shared/seeds), or $COURSE_SEEDS.
-SEED_REPORTS = Path(os.environ.get("COURSE_SEEDS") or ROOT.parent / "shared" / "seeds")
 KIT_AS = {"value", "percent", "error_percent"}
 
 
