@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
+
 import torch
 from torch import nn
 from torch.autograd import DeviceType
@@ -20,7 +24,10 @@ def allocated_during(model: nn.Module, x: torch.Tensor) -> int | None:
     """The peak of the bytes the CPU allocator held for ``model(x)`` beyond what was allocated
     before it, measured by torch's profiler: its allocations and frees in order, summed (None
     when the profiler recorded no allocation)."""
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as recorded:
+    with (
+        _native_stderr_silenced(),
+        profile(activities=[ProfilerActivity.CPU], profile_memory=True) as recorded,
+    ):
         model(x)
     changes = sorted(
         (event.start_ns(), event.nbytes())
@@ -34,6 +41,22 @@ def allocated_during(model: nn.Module, x: torch.Tensor) -> int | None:
         live += size
         peak = max(peak, live)
     return peak
+
+
+@contextlib.contextmanager
+def _native_stderr_silenced():
+    """The process's stderr (file descriptor 2) sent to /dev/null: the profiler's C++ side prints
+    its stages there ("USDT: profiler_start", a "gpuGetDeviceCount failed" on a CPU-only machine),
+    which would land in the notebook."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 @torch.no_grad()

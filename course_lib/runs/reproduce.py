@@ -14,7 +14,7 @@ links each seed's report).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 
@@ -55,9 +55,19 @@ def data_message(missing: dict[str, str], data_dir) -> str:
     )
 
 
-def plan_seed(profile: SeedProfile, quick: bool, data_dir, notebooks_dir: Path) -> list[PlannedRun]:
-    """The seed's notebook runs, every parameter checked (as ``course run`` checks them)."""
+def plan_seed(
+    profile: SeedProfile,
+    quick: bool,
+    data_dir,
+    notebooks_dir: Path,
+    settings: Mapping[str, Mapping] | None = None,
+) -> list[PlannedRun]:
+    """The seed's notebook runs, every parameter checked (as ``course run`` checks them);
+    ``settings`` ({notebook: {parameter: value}}) replace the profile's in the notebooks it has."""
     profile_name, runs = profile.plan(quick)
+    for notebook, values in (settings or {}).items():
+        if notebook in runs:
+            runs[notebook] = {**runs[notebook], **values}
     notebooks = select_notebooks(discover_notebooks(notebooks_dir), list(runs))
     shared = {"dataset": profile.dataset}
     if data_dir is not None:
@@ -85,11 +95,12 @@ def reproduce(
     notebooks_dir: Path,
     download: bool = False,
     kernel_name: str | None = None,
+    settings: Mapping[str, Mapping] | None = None,
     say: Callable[[str], None] = print,
 ) -> tuple[Path, list[RunResult]]:
     """Run ``seeds``' experiments into a fresh folder under ``output_dir`` and write the
     seed-vs-kit tables; returns the folder and every notebook's result. Refused before any work
-    when no seed's dataset is here."""
+    when no seed's dataset is here. ``settings``: see ``plan_seed`` (a shorter grid, say)."""
     profiles = [load_seed(seed) for seed in seeds]
     missing = missing_data(profiles, data_dir, download)
     if len(missing) == len(profiles):
@@ -97,7 +108,7 @@ def reproduce(
     if missing:
         say(f"warning: {data_message(missing, data_dir)}")
     plans = {
-        p.seed: plan_seed(p, quick, data_dir, notebooks_dir)
+        p.seed: plan_seed(p, quick, data_dir, notebooks_dir, settings)
         for p in profiles
         if p.seed not in missing
     }

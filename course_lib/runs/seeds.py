@@ -16,6 +16,11 @@ from course_lib.errors import CourseError
 FOLDER = profiles.FOLDER / "seeds"
 SEEDS = ("000", "001", "002", "003", "004")
 FROM_NOTEBOOK_01 = "01_training"  # `reference: 01_training`: the net this reproduction's 01 trained
+ENTRY_KEYS = {  # what a number and a figure of a seed profile may say
+    "numbers": {"where", "what", "report", "value", "note", "kit"},
+    "figures": {"figure", "what", "kit", "note"},
+}
+KIT_KEYS = {"notebook", "key", "as", "field", "where", "rank_by", "order", "rank", "per"}
 AS = {
     "value": lambda x: x,
     "percent": lambda x: 100 * x,
@@ -66,6 +71,11 @@ def load_seed(seed: str) -> SeedProfile:
     missing = sorted({"seed", "report", "dataset", "runs", "numbers", "figures"} - set(content))
     if missing:
         raise CourseError(f"{path} lacks {missing}: restore it.")
+    for part, keys in ENTRY_KEYS.items():
+        for entry in content[part]:
+            _check_keys(path, part, entry, keys)
+            if isinstance(entry.get("kit"), Mapping):
+                _check_keys(path, part, entry["kit"], KIT_KEYS)
     return SeedProfile(
         seed=str(content["seed"]),
         report=content["report"],
@@ -77,6 +87,15 @@ def load_seed(seed: str) -> SeedProfile:
         numbers=content["numbers"],
         figures=content["figures"],
     )
+
+
+def _check_keys(path, part: str, entry, keys: set[str]) -> None:
+    unknown = sorted(set(entry) - keys) if isinstance(entry, Mapping) else None
+    if unknown is None or unknown:
+        raise CourseError(
+            f"{path}: an entry of {part} has keys {unknown} beside {sorted(keys)} ({entry!r}): "
+            'quote a value that holds a comma or a colon, as in what: "a, b".'
+        )
 
 
 class NotMeasured(LookupError):

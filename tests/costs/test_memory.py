@@ -33,3 +33,17 @@ def test_without_recorded_allocations_the_largest_layer_io_stands_in(monkeypatch
     bare = nn.Sequential(nn.Linear(10, 1000), nn.Linear(1000, 2))
     resident = 4 * count_params(bare) + 4 * 4 * 10
     assert peak_memory(bare, (10,), batch_size=4) == resident + 4 * 4 * (10 + 1000)
+
+
+def test_the_profilers_native_messages_stay_out_of_the_output_and_stderr_comes_back():
+    """Kineto prints its stages from C++ to file descriptor 2: in a notebook they would show as
+    output ("USDT: profiler_start", "ERROR: gpuGetDeviceCount failed" without a GPU)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from torch import nn; from course_lib.costs import peak_memory; "
+        "peak_memory(nn.Linear(4, 4), (4,), batch_size=2); print('after', file=sys.stderr)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stderr.strip() == "after"

@@ -68,6 +68,35 @@ def test_every_seed_plans_as_course_run_checks_it(seed, quick, tmp_path):
         expected = str(tmp_path / FROM_NOTEBOOK_01) if tuned else None
         assert plan.parameters.get("reference") == expected
         assert not tuned or stems[0] == FROM_NOTEBOOK_01
+        long = {k: v for k, v in plan.parameters.items() if k.endswith("epochs") and v}
+        large = {k: v for k, v in plan.parameters.items() if k.endswith("subset") and v}
+        assert not quick or all(v <= 2 for v in long.values()), f"quick but {long}"
+        assert not quick or all(v <= 4096 for v in large.values()), f"quick but {large}"
+
+
+def test_settings_replace_the_profile_in_the_notebooks_the_seed_runs_and_are_checked():
+    profile = load_seed("001")
+    settings = {"01_training": {"grid_epochs": 3}, "04_tucker": {"curve_points": 2}}
+    plans = plan_seed(profile, False, None, ROOT / "notebooks", settings)
+    by_stem = {plan.notebook.stem: plan.parameters for plan in plans}
+    assert by_stem["01_training"]["grid_epochs"] == 3
+    assert by_stem["01_training"]["lr"] == profile.runs["01_training"]["lr"]
+    assert "04_tucker" not in by_stem
+    with pytest.raises(CourseError, match="grid_epochs"):
+        plan_seed(profile, False, None, ROOT / "notebooks", {"01_training": {"grid_epochs": -1}})
+
+
+def test_a_seed_profile_whose_entry_lost_a_comma_split_value_is_refused(tmp_path, monkeypatch):
+    """YAML reads `what: test accuracy, configuration 1` in a flow mapping as two keys."""
+    import course_lib.runs.seeds as seeds
+
+    text = (seeds.FOLDER / "seed001.yaml").read_text()
+    quoted = 'what: "test accuracy, configuration 1"'
+    assert quoted in text
+    (tmp_path / "seed001.yaml").write_text(text.replace(quoted, quoted.replace('"', "")))
+    monkeypatch.setattr(seeds, "FOLDER", tmp_path)
+    with pytest.raises(CourseError, match=r"keys \['configuration 1'\].*quote a value"):
+        seeds.load_seed("001")
 
 
 def test_seed_names_take_numbers_and_all():
