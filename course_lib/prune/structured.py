@@ -54,8 +54,9 @@ class PruneSettings:
     ``costs.LatencyTable`` that adds its estimate to the trajectory (and that order "latency"
     steps by), latency_step: the share of the original's time a "latency" step saves.
     accuracy_floor: a removal below it on ``split`` closes its layer; max_removals: units per
-    layer at most; flop_ratio_target: stop once FLOPs fall this many times; finetune: a
-    TrainConfig that retrains a removal below the floor first. also_evaluate: more splits scored.
+    layer at most (an int, or a dict by layer, no limit for the layers it omits);
+    flop_ratio_target: stop once FLOPs fall this many times; finetune: a TrainConfig that retrains
+    a removal below the floor first. also_evaluate: more splits scored.
     importance: (layer, norm) -> a score per output unit, ``unit_importance`` when None; surgery:
     (model, layer, unit) -> a new model without that unit, ``slim`` when None (a student's own
     functions; surgery removes a step's units one at a time, the highest index first).
@@ -68,7 +69,7 @@ class PruneSettings:
     latency: costs.LatencyTable | None = None
     latency_step: float = 0.03
     accuracy_floor: float = 0.85
-    max_removals: int | None = None
+    max_removals: int | Mapping[str, int] | None = None
     flop_ratio_target: float | None = None
     finetune: TrainConfig | None = None
     split: str = "val"
@@ -81,7 +82,10 @@ class PruneSettings:
     def __post_init__(self):
         checks.choice("norm", self.norm, P_NORMS)
         checks.number("accuracy_floor", self.accuracy_floor, 0, 1)
-        if self.max_removals is not None:
+        limits = self.max_removals if isinstance(self.max_removals, Mapping) else {}
+        for name, limit in limits.items():
+            checks.integer(f"max_removals[{name!r}]", limit, 0)
+        if self.max_removals is not None and not limits:
             checks.integer("max_removals", self.max_removals, 0)
         if self.flop_ratio_target is not None:
             checks.number("flop_ratio_target", self.flop_ratio_target, 1)
@@ -107,7 +111,20 @@ class PruneSettings:
         for name in self.splits:
             if not len(data.split(name)):
                 raise CourseError(f"The {name!r} split is empty: evaluate on another split.")
+        limits = self.max_removals if isinstance(self.max_removals, Mapping) else {}
+        if set(limits) - set(layers):
+            raise CourseError(
+                f"max_removals names {sorted(set(limits) - set(layers))}, which are not pruned: "
+                f"give counts by pruned layer {layers}, e.g. {{'{layers[0]}': 4}}."
+            )
         return layers, _round_to_by_layer(self.round_to, layers)
+
+    def removable(self, layer: str) -> float:
+        """The most units ``layer`` may lose (infinite without a limit)."""
+        limit = self.max_removals
+        if isinstance(limit, Mapping):
+            limit = limit.get(layer)
+        return math.inf if limit is None else limit
 
     @property
     def splits(self) -> list[str]:
@@ -188,7 +205,7 @@ class _Run:
 
     def open_steps(self) -> dict[str, int]:
         """Each open layer's width after its next step."""
-        widths, limit = layer_widths(self.model, self.layers), self.settings.max_removals
+        widths = layer_widths(self.model, self.layers)
         after = {
             name: self.order.next_width(
                 widths[name], self.steps[name], partial(self.cost_at, name), self.spent,
@@ -197,9 +214,9 @@ class _Run:
             for name in self.layers
             if name not in self.closed
         }  # fmt: skip
-        removable = math.inf if limit is None else limit
+        removable = self.settings.removable
         return {
-            n: w for n, w in after.items() if w >= 1 and self.original_widths[n] - w <= removable
+            n: w for n, w in after.items() if w >= 1 and self.original_widths[n] - w <= removable(n)
         }
 
     def propose(self, layer: str, width: int) -> Proposal:

@@ -211,16 +211,17 @@ LC_SPEC = Spec(
 )
 
 
-def _pruning_fits(model, dataset, scan_layers, structured_layers, round_to) -> None:
+def _pruning_fits(model, dataset, scan_layers, structured_layers, round_to, max_removals) -> None:
     net = fit.skeleton(model, dataset)
     if scan_layers is not None:
         layers = list(weight_layers(net))
         fit.check_names("scan_layers", scan_layers, layers, "a conv or linear layer", model)
     shrunk = "a layer structured pruning shrinks (never the output layer)"
     fit.check_names("structured_layers", structured_layers, fit.prunable_layers(net), shrunk, model)
-    if isinstance(round_to, dict):
-        names = list(round_to)
-        fit.check_names("round_to", names, structured_layers, "a structured_layers entry", model)
+    for name, value in (("round_to", round_to), ("max_removals", max_removals)):
+        if isinstance(value, dict):
+            entry = "a structured_layers entry"
+            fit.check_names(name, list(value), structured_layers, entry, model)
 
 
 def _histogram_rate(rates: list, rate) -> None:
@@ -241,7 +242,7 @@ PRUNING_SPEC = Spec(
         "norm": Choice("l1", "l2"),
         "order": Choice("sequential", "cheapest", "latency"),
         "accuracy_floor": FRACTION,
-        "max_removals": Optional(Integer(0)),
+        "max_removals": Optional(Either(Integer(0), MappingOf(Integer(0)))),
         "flop_ratio_target": Optional(Number(1)),
         "round_to": Either(Integer(1), MappingOf(Integer(1))),
         "latency_step": Number(0, 1, open_low=True, open_high=True),
@@ -255,7 +256,8 @@ PRUNING_SPEC = Spec(
     },
     (
         Relation(
-            ("model", "dataset", "scan_layers", "structured_layers", "round_to"), _pruning_fits
+            ("model", "dataset", "scan_layers", "structured_layers", "round_to", "max_removals"),
+            _pruning_fits,
         ),
         Relation(("prune_rates", "histogram_rate"), _histogram_rate),
     ),

@@ -31,6 +31,21 @@ def test_structured_prune_to_the_floor_and_trajectory_costs():
     assert model.conv1.out_channels == 3  # the input model is not changed
 
 
+def test_max_removals_by_layer_prunes_each_layer_to_its_own_width():
+    """Seed 001 pruned its net to (c1, c2, f1) = (1, 7, 72): a count per layer reaches such
+    widths exactly; a layer it omits has no limit."""
+    model = small_fashion_cnn(seed=5)
+    data = labelled_by(model, n=64)
+    limits = {"conv1": 1, "fc1": 3}
+    result = prune.structured_prune(
+        model, data, accuracy_floor=0.0, max_removals=limits, progress=False
+    )
+    assert result.widths == {"conv1": 2, "conv2": 1, "fc1": 3}
+    for bad in ({"fc2": 1}, {"conv1": -1}, {"conv1": 1.5}):
+        with pytest.raises(CourseError, match="max_removals"):
+            prune.PruneSettings(max_removals=bad).check(model, data)
+
+
 def test_settings_object_and_keywords_agree_and_unknown_settings_are_refused():
     model = small_fashion_cnn(seed=5)
     data = labelled_by(model, n=32)

@@ -150,6 +150,7 @@ REFUSED = [
     ("03_pruning", {"histogram_rate": 0.7}, "histogram_rate must be one of prune_rates"),
     ("03_pruning", {"round_to": {"conv9": 4}}, "round_to holds 'conv9', not a structured_layers"),
     ("03_pruning", {"round_to": 0}, "round_to must be an integer >= 1, or a non-empty mapping"),
+    ("03_pruning", {"max_removals": {"fc2": 4}}, "max_removals holds 'fc2', not a structured"),
     ("03_pruning", {"latency_step": 1}, r"latency_step must be a number in \(0, 1\), got 1"),
     ("03_pruning", {"threads": 0}, r"threads must be an integer in \[1, 256\], got 0"),
     ("03_pruning", {"threads": 10**6}, r"threads must be an integer in \[1, 256\], got 1000000"),
