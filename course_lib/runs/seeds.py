@@ -90,8 +90,10 @@ def load_seed(seed: str) -> SeedProfile:
 
 
 def _check_keys(path, part: str, entry, keys: set[str]) -> None:
-    unknown = sorted(set(entry) - keys) if isinstance(entry, Mapping) else None
-    if unknown is None or unknown:
+    if not isinstance(entry, Mapping):
+        raise CourseError(f"{path}: an entry of {part} is not a mapping ({entry!r}): restore it.")
+    unknown = sorted(set(entry) - keys)
+    if unknown:
         raise CourseError(
             f"{path}: an entry of {part} has keys {unknown} beside {sorted(keys)} ({entry!r}): "
             'quote a value that holds a comma or a colon, as in what: "a, b".'
