@@ -117,12 +117,13 @@ def errors(data, steps: int, library: bool, seeds: list[int]) -> list[str]:
     )
     missed = []
     for name, (method, spec, lr) in METHODS.items():
-        kit, lib = [], []  # (test error, seconds) per seed
+        kit, lib, diverged = [], [], False  # (test error, seconds) per seed
         for seed in seeds:
             start = time.perf_counter()
             config = settings(steps, lr, seed)
             result = lc.run_lc(net, lc.task_map(net, spec()), data, config, progress=False)
             kit.append((result.final["test_error"], time.perf_counter() - start))
+            diverged |= result.diverged
             dc = result.direct["test_error"]
             row = (
                 f"{name:26} {seed:5} {100 * dc:6.2f} {100 * kit[-1][0]:6.2f} "
@@ -133,7 +134,7 @@ def errors(data, steps: int, library: bool, seeds: list[int]) -> list[str]:
                 lib.append(lc_library.run(net, data, method, lr, config.schedule(), 3, 6, seed))
                 row += f" {100 * lib[-1][0]:9.2f} {lib[-1][1]:6.1f}"
             print(row)
-        problems = _verdict(kit, lib, dc)
+        problems = _verdict(kit, lib, dc) + (["an LC run diverged"] if diverged else [])
         print(f"{'':26} {'mean':>5} {'':6} {_mean(kit)}{'':8}{_mean(lib) if lib else ''}"
               f"  {'; '.join(problems) or 'ok'}")  # fmt: skip
         missed += [f"{data.normalize} {name}: {p}" for p in problems]
