@@ -17,7 +17,8 @@ order of the SGD batches; the reference stays the same) each side's mean is comp
 noise is the larger standard deviation over the seeds; with one seed it is taken as 0.5 points.
 
     python benchmarks/bench_lc.py [--steps 20] [--speed-steps 5] [--normalize center standardize]
-                                  [--seeds 0 1 2] [--no-library] [--threads N]
+                                  [--seeds 0 1 2] [--methods prune quantize] [--no-library]
+                                  [--threads N]
 
 "recovered" is the share of direct compression's excess error that LC removes,
 (DC − LC) / (DC − reference).
@@ -45,6 +46,7 @@ METHODS = {  # name: (library method, kit task map, lr)
     "prune 5 % jointly": ("prune", lambda: {lc.joint("all"): lc.Prune(keep_fraction=0.05)}, 0.1),
     "quantize k = 2 per layer": ("quantize", lambda: {"all": lc.Quantize(k=2)}, 0.09),
 }
+LIBRARY_METHODS = [method for method, _, _ in METHODS.values()]
 SPEED_TARGET, SPEEDUP_TARGET, ONE_SEED_NOISE = 1.2, 3.0, 0.005
 
 
@@ -102,9 +104,9 @@ def speed(data, steps: int, gflops: float) -> list[str]:
     return missed
 
 
-def errors(data, steps: int, library: bool, seeds: list[int]) -> list[str]:
-    """The seeds'-settings table for one normalisation, a row per seed and their means; the
-    missed targets."""
+def errors(data, steps: int, library: bool, seeds: list[int], methods: list[str]) -> list[str]:
+    """The seeds'-settings table of ``methods`` for one normalisation, a row per seed and their
+    means; the missed targets."""
     net, source = reference("lenet300", data)
     ref_error = 1 - accuracy(net, data, "test")
     print(
@@ -117,6 +119,8 @@ def errors(data, steps: int, library: bool, seeds: list[int]) -> list[str]:
     )
     missed = []
     for name, (method, spec, lr) in METHODS.items():
+        if method not in methods:
+            continue
         kit, lib, diverged = [], [], False  # (test error, seconds) per seed
         for seed in seeds:
             start = time.perf_counter()
@@ -180,6 +184,9 @@ def main(argv=None) -> int:
         "--normalize", nargs="*", default=["center", "standardize"], help="the inputs (none: skip)"
     )
     parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds of the errors")
+    parser.add_argument(
+        "--methods", nargs="+", choices=LIBRARY_METHODS, default=LIBRARY_METHODS, help="the methods"
+    )
     parser.add_argument("--no-library", action="store_true", help="skip the reference library")
     parser.add_argument("--threads", type=int, default=None, help="torch threads")
     args = parser.parse_args(argv)
@@ -195,7 +202,7 @@ def main(argv=None) -> int:
     missed = speed(load_data("fashion-mnist"), args.speed_steps, gflops) if args.speed_steps else []
     for normalize in args.normalize:
         data = load_data("fashion-mnist", normalize=normalize)
-        missed += errors(data, args.steps, library, args.seeds)
+        missed += errors(data, args.steps, library, args.seeds, args.methods)
     print(f"\nload average after: {os.getloadavg()[0]:.2f}")
     print("\n".join(f"MISSED {m}" for m in missed) or "all targets met")
     return 1 if missed else 0

@@ -202,7 +202,7 @@ def _summary_html(folder: Path, entries: list[Entry]) -> list[str]:
     if table.is_file():
         with table.open(encoding="utf-8", newline="") as f:
             rows = list(csv.DictReader(f))
-        columns = ("seed", "where", "what", "report", "kit_value", "difference", "status")
+        columns = ("seed", "where", "what", "report", "kit_value", "difference", "status", "note")
         html_parts.append("<h2>Seed vs kit</h2><table><tr>")
         html_parts += [f"<th>{esc(c)}</th>" for c in columns]
         html_parts.append("</tr>")

@@ -85,7 +85,8 @@ def _key_text(kit: Mapping) -> str:
 
 
 def figure_rows(profile: SeedProfile, folder: Path, no_data: set[str]) -> list[dict]:
-    """One row per figure of the report: the kit files that correspond, where the run wrote them."""
+    """One row per figure of the report: the kit files that correspond, where the run wrote them,
+    and the profile's note on how they differ."""
     rows = []
     for figure in profile.figures:
         files = figure_files(figure)
@@ -99,7 +100,7 @@ def figure_rows(profile: SeedProfile, folder: Path, no_data: set[str]) -> list[d
         else:
             shown = f"{NOT_MEASURED} ({', '.join(files)})"
         rows.append({"seed": profile.seed, "figure": figure["figure"], "what": figure["what"]})
-        rows[-1]["kit"] = shown
+        rows[-1].update(kit=shown, note=figure.get("note", ""))
     return rows
 
 
@@ -108,18 +109,21 @@ def _shown(value) -> str:
 
 
 def markdown(numbers: list[dict], figures: list[dict], titles: Mapping[str, str]) -> str:
-    """The table as Markdown: per seed, its numbers (report, kit, difference) and its figures."""
+    """The table as Markdown: per seed, its numbers (report, kit, difference, note) and its
+    figures (kit's files, note)."""
     lines = ["# Seed vs kit", ""]
     for seed, title in titles.items():
-        lines += [f"## Seed {seed}: {title}", "", "| where | what | report | kit | difference |"]
-        lines.append("|---|---|---|---|---|")
+        lines += [f"## Seed {seed}: {title}", ""]
+        lines.append("| where | what | report | kit | difference | note |")
+        lines.append("|---|---|---|---|---|---|")
         for row in (r for r in numbers if r["seed"] == seed):
             kit = _shown(row["kit_value"]) if row["status"] == "measured" else row["status"]
             cells = [row["where"], row["what"], row["report"], kit, _shown(row["difference"])]
+            cells.append(row["note"])
             lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
-        lines += ["", "| figure | what | kit figure |", "|---|---|---|"]
+        lines += ["", "| figure | what | kit figure | note |", "|---|---|---|---|"]
         for row in (r for r in figures if r["seed"] == seed):
-            cells = [row["figure"], row["what"], row["kit"]]
+            cells = [row["figure"], row["what"], row["kit"], row["note"]]
             lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
         lines.append("")
     return "\n".join(lines)

@@ -105,11 +105,15 @@ class NotMeasured(LookupError):
 
 
 def _path(metrics: Mapping, key: str):
+    """The value at a dotted ``key``; a part that is a number indexes a list."""
     value = metrics
     for part in key.split("."):
-        if not isinstance(value, Mapping) or part not in value:
+        if isinstance(value, list) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        elif isinstance(value, Mapping) and part in value:
+            value = value[part]
+        else:
             raise NotMeasured(f"no {key!r} in metrics.json")
-        value = value[part]
     return value
 
 

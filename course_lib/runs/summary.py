@@ -29,10 +29,16 @@ def training(m: Mapping) -> list[str]:
 
 
 def lc(m: Mapping) -> list[str]:
-    """Notebook 02: the reference's error, the best LC run per method and the best mix."""
+    """Notebook 02: the reference's error, the best LC run per method and the best mix (with the
+    net the mixes compress, where it is another)."""
     reference = m.get("reference") if isinstance(m.get("reference"), dict) else {}
     lines = [f"reference {reference.get('model')}: test error {_pct(reference.get('test_error'))}"]
-    runs = _records(m.get("runs")) + [{**r, "method": "mix"} for r in _records(m.get("mixes"))]
+    mixed, mix = m.get("mix_reference"), "mix"
+    if isinstance(mixed, dict):
+        lines.append(f"mixes' reference {mixed.get('model')}: test error "
+                     f"{_pct(mixed.get('test_error'))}")  # fmt: skip
+        mix = f"mix on {mixed.get('model')}"
+    runs = _records(m.get("runs")) + [{**r, "method": mix} for r in _records(m.get("mixes"))]
     for method in dict.fromkeys(r.get("method") for r in runs):
         scored = [r for r in runs if r.get("method") == method and is_number(r.get("test_error"))]
         if scored:

@@ -185,6 +185,7 @@ PARTS = {
             {"run": "pruning 0.05", "method": "pruning", "test_error": 0.025, "ratio": 18.2},
             {"run": "quantization 2", "method": "quantization", "test_error": 0.04, "ratio": 30.5},
         ],
+        "mix_reference": {"model": "lenet5", "test_error": 0.01},
         "mixes": [
             {"run": "conv: pruning, linear: quantization", "test_error": 0.021, "ratio": 26.4}
         ],
@@ -242,9 +243,10 @@ def test_the_report_opens_with_a_summary_per_part_and_keeps_raw_metrics_for_the_
     assert "- best pruning: pruning 0.05, test error 2.50 % at ratio 18.2x" in summary
     assert "- best quantization: quantization 2, test error 4.00 % at ratio 30.5x" in summary
     assert (
-        "- best mix: conv: pruning, linear: quantization, test error 2.10 % at ratio 26.4x"
-        in summary
+        "- best mix on lenet5: conv: pruning, linear: quantization, test error 2.10 % at ratio "
+        "26.4x" in summary
     )
+    assert "- mixes' reference lenet5: test error 1.00 %" in summary
     assert (
         "pruned model (c1 1, c2 7, f1 72): 1000 FLOPs (original 6343216), test accuracy 87.62 %"
         in summary

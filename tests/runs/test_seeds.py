@@ -115,6 +115,7 @@ METRICS = {
     ],
     "sweep": [{"model": "original", "s": 2.0}, {"model": "k=4", "s": 1.5, "acc": float("nan")}],
     "chosen": {"c1": 3},
+    "comparisons": [[{"pool": True, "acc": 0.6}], [{"augment": True, "acc": 0.7}]],
 }
 
 
@@ -128,11 +129,15 @@ def test_kit_values_are_read_where_the_profile_points():
     share = {"key": "sweep", "where": {"model": "k=4"}, "field": "s", "as": "percent"}
     per = {"where": {"model": "original"}, "field": "s"}
     assert kit_value(METRICS, {**share, "per": per}) == 75
+    augmented = {"key": "comparisons.1", "where": {"augment": True}, "field": "acc"}
+    assert kit_value(METRICS, augmented) == 0.7
     for missing in (
         {"key": "val_accuracy"},
         {"key": "runs", "where": {"method": "low-rank"}, "field": "ratio"},
         {"key": "sweep", "where": {"model": "k=4"}, "field": "acc"},  # NaN: not measured
         {**best, "rank": 3, "field": "ratio"},
+        {**augmented, "key": "comparisons.2"},  # no third comparison
+        {"key": "chosen.0"},  # a number indexes a list only
     ):
         with pytest.raises(NotMeasured):
             kit_value(METRICS, missing)
@@ -152,17 +157,29 @@ def test_the_table_says_why_a_number_has_no_measurement(tmp_path):
     assert k4["difference"] == pytest.approx(80.0 - 88.02)
     assert by_report["The final test accuracy is 59%"]["status"] == "not run: the notebook failed"
     assert by_report["accuracy: 50.86%"]["status"].startswith("not measured in this run")
-    assert by_report["final accuracy of around 68%"]["status"] == NOT_IN_KIT
+    assert by_report["final accuracy of around 68%"]["status"] == "not run: the notebook failed"
+    assert by_report["saturates in learning after 15 epochs"]["status"] == NOT_IN_KIT
     assert by_report["Figure 1 gets  $< 60$  accuracy"]["difference"] is None
     (tmp_path / "04_tucker").mkdir()
     (tmp_path / "04_tucker" / "accuracy.png").write_bytes(b"png")
     figures = {row["figure"]: row["kit"] for row in figure_rows(profile, tmp_path, set())}
-    assert figures["Figure 7"] == "04_tucker/accuracy.png" and figures["Figure 4"] == NOT_IN_KIT
-    assert figures["Figure 6"].startswith("not measured in this run")
+    assert figures["Figure 7"] == "04_tucker/accuracy.png"
+    assert figures["Figure 4"] == "not measured in this run (01_training/comparison_1.png)"
     text = markdown(rows, figure_rows(profile, tmp_path, set()), {"003": profile.title})
     row = "| §3.4 Figure 8 | accuracy at k = 4 | at  $k = 4$  we get accuracy of around 88.02% |"
     assert row in text
-    assert "| 80 | -8.02 |" in text
+    assert "| 80 | -8.02 |  |" in text
+    note = "the log labels it 4 (the text puts 88.02 % at k = 4); the kit's k = 4"
+    assert f"| 80 | -4.59 | {note} |" in text
+
+
+def test_a_figure_row_carries_the_profiles_note(tmp_path):
+    profile = load_seed("004")
+    rows = {row["figure"]: row for row in figure_rows(profile, tmp_path, set())}
+    assert rows["Figure 2"]["note"].startswith("the frozen panel")
+    assert rows["Figure 4"]["note"] == ""
+    text = markdown([], list(rows.values()), {"004": profile.title})
+    assert f"| {NOT_IN_KIT} | goes on from last week's frozen model at α = 0.0125" in text
 
 
 def test_the_data_message_names_the_three_ways(tmp_path):
