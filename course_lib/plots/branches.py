@@ -2,46 +2,63 @@
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import Normalize
+from matplotlib.lines import Line2D
 
-
-def _segment_label(segment) -> str:
-    label = f"α={segment['alpha']:g}, lr={segment['lr']:g}"
-    if segment["resumed"]:
-        label += ", resumed" + ("" if segment["kept"] else " (not kept)")
-    return label
+ALPHA_COLORS = plt.cm.viridis
 
 
 def alpha_stages(runs: dict, reference: float | None = None, title: str = ""):
     """Train (dashed) and validation (solid) accuracy per epoch across all α stages, one panel
-    per run (frozen vs trainable pretrained weights; seed 004 Figs 1-4), a colour per segment.
-    Each validation curve starts where its segment began: the drop when α steps down; a dotted
-    vertical line marks where a stuck stage resumed with another lr."""
-    fig, axes = plt.subplots(1, len(runs), figsize=(6.5 * len(runs), 4.2), squeeze=False)
+    per run (frozen vs trainable pretrained weights; seed 004 Figs 1-4), coloured by α. Each
+    validation curve starts where its segment began: the drop when α steps down. A resumption
+    of a stuck stage is drawn with squares from a dotted vertical line that gives its lr, faded
+    where it was not kept."""
+    fig, axes = plt.subplots(
+        1, len(runs), figsize=(6.5 * len(runs), 4.6), squeeze=False, layout="constrained"
+    )
+    stage_lrs = set()
     for ax, (label, run) in zip(axes[0], runs.items(), strict=True):
         trained = run.segments[run.segments["epochs"] > 0]
-        colors = plt.cm.viridis(np.linspace(0, 0.95, max(len(trained), 1)))
-        for color, (_, segment) in zip(colors, trained.iterrows(), strict=False):
+        for _, segment in trained.iterrows():
             rows = run.epochs[run.epochs["segment"] == segment["segment"]]
-            start = rows["epoch"].iloc[0] - 1
+            start, color = rows["epoch"].iloc[0] - 1, ALPHA_COLORS(segment["alpha"])
+            shown = 1.0 if segment["kept"] else 0.35
             ax.plot(
                 [start, *rows["epoch"]],
                 [segment["entry_val_accuracy"], *rows["val_accuracy"]],
-                "-o",
-                ms=3,
-                color=color,
-                label=_segment_label(segment),
+                "-s" if segment["resumed"] else "-o", ms=3, color=color, alpha=shown,
+            )  # fmt: skip
+            ax.plot(
+                rows["epoch"], rows["train_accuracy"], "--x", ms=4, color=color, alpha=0.6 * shown
             )
-            ax.plot(rows["epoch"], rows["train_accuracy"], "--x", ms=4, color=color, alpha=0.7)
             if segment["resumed"]:
                 ax.axvline(start, color=color, lw=0.8, ls=":")
+                ax.annotate(
+                    f"lr {segment['lr']:g}", (start, 0.02), xycoords=("data", "axes fraction"),
+                    rotation=90, fontsize=6, ha="right", va="bottom", color="0.3",
+                )  # fmt: skip
+            else:
+                stage_lrs.add(segment["lr"])
         if reference is not None:
-            ax.axhline(reference, color="gray", lw=0.8, ls=":", label="original (val)")
+            ax.axhline(reference, color="gray", lw=0.8, ls=":")
         ax.set_xlabel("epoch (all stages)")
-        ax.set_ylabel("accuracy (solid: val, dashed: train)")
+        ax.set_ylabel("accuracy")
         ax.set_title(f"pretrained weights {label}")
-        ax.legend(fontsize=7, ncol=2 if len(trained) > 8 else 1)
+    colorbar = fig.colorbar(ScalarMappable(Normalize(0, 1), ALPHA_COLORS), ax=axes[0].tolist())
+    colorbar.set_label("α (1: original path only)")
+    lrs = ", ".join(f"{lr:g}" for lr in sorted(stage_lrs))
+    handles = [
+        Line2D([], [], color="0.3", marker="o", ms=3, label=f"validation (stage lr {lrs})"),
+        Line2D([], [], color="0.3", ls="--", marker="x", ms=4, alpha=0.6, label="train"),
+        Line2D([], [], color="0.3", marker="s", ms=3, label="resumed at the dotted line's lr"),
+        Line2D([], [], color="0.3", marker="s", ms=3, alpha=0.35, label="resumed, not kept"),
+    ]
+    if reference is not None:
+        handles.append(Line2D([], [], color="gray", lw=0.8, ls=":", label="original (val)"))
+    fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), fontsize=8)
     fig.suptitle(title or "α-branch training, stage by stage")
-    fig.tight_layout()
     return fig
 
 

@@ -136,7 +136,18 @@ def test_plots(runs):
     fig = plots.alpha_stages(runs, reference=0.5)
     trained = {k: r.segments[r.segments["epochs"] > 0] for k, r in runs.items()}
     expected = [2 * len(t) + int(t["resumed"].sum()) + 1 for t in trained.values()]
-    assert [len(ax.lines) for ax in fig.axes] == expected  # a dotted line at each resumption
+    panels = fig.axes[: len(runs)]  # then the colour bar of α
+    assert [len(ax.lines) for ax in panels] == expected  # a dotted line at each resumption
+    for ax, t in zip(panels, trained.values(), strict=True):
+        validation = [line for line in ax.lines if line.get_linestyle() == "-"][: len(t)]
+        assert [line.get_color() for line in validation] == [
+            plots.branches.ALPHA_COLORS(a) for a in t["alpha"]
+        ]  # coloured by α
+        assert [line.get_alpha() for line in validation] == [
+            1.0 if kept else 0.35 for kept in t["kept"]
+        ]  # a resumption that was not kept is faded
+        lrs = [text.get_text() for text in ax.texts]
+        assert lrs == [f"lr {lr:g}" for lr in t[t["resumed"]]["lr"]]
     fig = plots.alpha_accuracy(runs)
     assert len(fig.axes[0].lines) == 2 * len(runs)
     assert len(plots.alpha_accuracy(runs, 0.5, mark=0.5).axes[0].lines) == 2 * len(runs) + 2
