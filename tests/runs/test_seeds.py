@@ -165,6 +165,7 @@ def test_the_table_says_why_a_number_has_no_measurement(tmp_path):
     figures = {row["figure"]: row["kit"] for row in figure_rows(profile, tmp_path, set())}
     assert figures["Figure 7"] == "04_tucker/accuracy.png"
     assert figures["Figure 4"] == "not measured in this run (01_training/comparison_1.png)"
+    assert figures["Figure 6"].startswith("not measured in this run")
     text = markdown(rows, figure_rows(profile, tmp_path, set()), {"003": profile.title})
     row = "| §3.4 Figure 8 | accuracy at k = 4 | at  $k = 4$  we get accuracy of around 88.02% |"
     assert row in text
