@@ -18,7 +18,7 @@ def alpha_stages(runs: dict, reference: float | None = None, title: str = ""):
     fig, axes = plt.subplots(
         1, len(runs), figsize=(6.5 * len(runs), 4.6), squeeze=False, layout="constrained"
     )
-    stage_lrs = set()
+    stage_lrs, resumptions = set(), set()  # the stages' lrs; kept or not, of the resumptions
     for ax, (label, run) in zip(axes[0], runs.items(), strict=True):
         trained = run.segments[run.segments["epochs"] > 0]
         for _, segment in trained.iterrows():
@@ -39,6 +39,7 @@ def alpha_stages(runs: dict, reference: float | None = None, title: str = ""):
                     f"lr {segment['lr']:g}", (start, 0.02), xycoords=("data", "axes fraction"),
                     rotation=90, fontsize=6, ha="right", va="bottom", color="0.3",
                 )  # fmt: skip
+                resumptions.add(segment["kept"])
             else:
                 stage_lrs.add(segment["lr"])
         if reference is not None:
@@ -52,9 +53,15 @@ def alpha_stages(runs: dict, reference: float | None = None, title: str = ""):
     handles = [
         Line2D([], [], color="0.3", marker="o", ms=3, label=f"validation (stage lr {lrs})"),
         Line2D([], [], color="0.3", ls="--", marker="x", ms=4, alpha=0.6, label="train"),
-        Line2D([], [], color="0.3", marker="s", ms=3, label="resumed at the dotted line's lr"),
-        Line2D([], [], color="0.3", marker="s", ms=3, alpha=0.35, label="resumed, not kept"),
     ]
+    if True in resumptions:
+        handles.append(
+            Line2D([], [], color="0.3", marker="s", ms=3, label="resumed at the dotted line's lr")
+        )
+    if False in resumptions:
+        handles.append(
+            Line2D([], [], color="0.3", marker="s", ms=3, alpha=0.35, label="resumed, not kept")
+        )
     if reference is not None:
         handles.append(Line2D([], [], color="gray", lw=0.8, ls=":", label="original (val)"))
     fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), fontsize=8)

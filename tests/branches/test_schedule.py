@@ -148,6 +148,11 @@ def test_plots(runs):
         ]  # a resumption that was not kept is faded
         lrs = [text.get_text() for text in ax.texts]
         assert lrs == [f"lr {lr:g}" for lr in t[t["resumed"]]["lr"]]
+    resumed = [kept for t in trained.values() for kept in t[t["resumed"]]["kept"]]
+    labels = {text.get_text() for text in fig.legends[0].get_texts()}
+    assert ("resumed at the dotted line's lr" in labels) == any(resumed)
+    assert ("resumed, not kept" in labels) == (not all(resumed))  # only what the panels draw
+    assert "train" in labels and "original (val)" in labels
     fig = plots.alpha_accuracy(runs)
     assert len(fig.axes[0].lines) == 2 * len(runs)
     assert len(plots.alpha_accuracy(runs, 0.5, mark=0.5).axes[0].lines) == 2 * len(runs) + 2
