@@ -7,6 +7,12 @@ from matplotlib.colors import Normalize
 from matplotlib.lines import Line2D
 
 ALPHA_COLORS = plt.cm.viridis
+FADED = 0.35  # the alpha of a resumption that was not kept
+
+
+def _key(label: str, **style) -> Line2D:
+    """A legend entry for a line style, in grey."""
+    return Line2D([], [], color="0.3", ms=3, label=label, **style)
 
 
 def alpha_stages(runs: dict, reference: float | None = None, title: str = ""):
@@ -24,7 +30,7 @@ def alpha_stages(runs: dict, reference: float | None = None, title: str = ""):
         for _, segment in trained.iterrows():
             rows = run.epochs[run.epochs["segment"] == segment["segment"]]
             start, color = rows["epoch"].iloc[0] - 1, ALPHA_COLORS(segment["alpha"])
-            shown = 1.0 if segment["kept"] else 0.35
+            shown = 1.0 if segment["kept"] else FADED
             ax.plot(
                 [start, *rows["epoch"]],
                 [segment["entry_val_accuracy"], *rows["val_accuracy"]],
@@ -51,19 +57,15 @@ def alpha_stages(runs: dict, reference: float | None = None, title: str = ""):
     colorbar.set_label("α (1: original path only)")
     lrs = ", ".join(f"{lr:g}" for lr in sorted(stage_lrs))
     handles = [
-        Line2D([], [], color="0.3", marker="o", ms=3, label=f"validation (stage lr {lrs})"),
-        Line2D([], [], color="0.3", ls="--", marker="x", ms=4, alpha=0.6, label="train"),
+        _key(f"validation (stage lr {lrs})", marker="o"),
+        _key("train", ls="--", marker="x", alpha=0.6),
     ]
     if True in resumptions:
-        handles.append(
-            Line2D([], [], color="0.3", marker="s", ms=3, label="resumed at the dotted line's lr")
-        )
+        handles.append(_key("resumed at the dotted line's lr", marker="s"))
     if False in resumptions:
-        handles.append(
-            Line2D([], [], color="0.3", marker="s", ms=3, alpha=0.35, label="resumed, not kept")
-        )
+        handles.append(_key("resumed, not kept", marker="s", alpha=FADED))
     if reference is not None:
-        handles.append(Line2D([], [], color="gray", lw=0.8, ls=":", label="original (val)"))
+        handles.append(_key("original (val)", lw=0.8, ls=":"))
     fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), fontsize=8)
     fig.suptitle(title or "α-branch training, stage by stage")
     return fig
