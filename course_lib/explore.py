@@ -90,9 +90,9 @@ def run_grid(
     rows, histories = [], []
     for config in tqdm(configs, desc="grid", disable=not progress):
         history = fit(initial_model(config, data), data, config, progress=False, epoch=epoch)
-        rows.append(
-            {**settings_of(config, grid), **history.final, "divergence": history.divergence}
-        )
+        settings = settings_of(config, grid)  # the run's lr, not its last epoch's (history.final)
+        final = {k: v for k, v in history.final.items() if k not in settings}
+        rows.append({**settings, **final, "divergence": history.divergence})
         histories.append(history)
     table = pd.DataFrame(rows)
     table.attrs["settings"] = list(grid)

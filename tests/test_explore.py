@@ -39,6 +39,16 @@ def test_run_grid_ranks_runs_and_compares_one_setting(data_root):
     assert set(runs) == {"lr=10000.0", "lr=0.05"}
 
 
+def test_a_grid_row_shows_the_runs_learning_rate_not_its_last_epochs(data_root):
+    """A StepLR schedule decays the learning rate of the last epoch; the row keeps the setting."""
+    data = load_data("mnist", data_root, val_size=20)
+    base = TrainConfig(model="lenet300", dataset="mnist", epochs=2, batch_size=25, step_size=1)
+    table, histories = run_grid(base, {"lr": [0.05, 0.01]}, data, False)
+    assert table["lr"].tolist() == [0.05, 0.01]
+    assert [h.epochs["lr"].iloc[-1] for h in histories] == pytest.approx([0.005, 0.001])
+    assert sorted(top_table(table, 2).loc["lr"]) == [0.01, 0.05]
+
+
 def test_run_grid_trains_with_a_students_epoch(data_root):
     data = load_data("mnist", data_root, val_size=20)
     base = TrainConfig(model="lenet300", dataset="mnist", epochs=1, batch_size=25)

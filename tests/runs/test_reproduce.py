@@ -45,7 +45,8 @@ def test_reproduce_seed_001_quick_on_fashion_mnist(tmp_path, capsys):
     assert pruning["reference"] == training["reference"]
     status = json.loads((seed / "03_pruning" / "status.json").read_text())
     assert status["parameters"]["reference"] == str(seed / "01_training")
-    assert status["parameters"]["norm"] == "l2" and status["parameters"]["final_epochs"] == 0
+    assert status["parameters"]["norm"] == "l2" and status["parameters"]["final_epochs"] == 2
+    assert pruning["chosen"]["final_epochs"] == 2
     rows = _lists_every_number(_table(folder), "001")
     test = rows["Test: 89.32"]
     assert test["status"] == "measured"
