@@ -43,12 +43,16 @@ def seed001_flops(c1: int, c2: int, f1: int) -> int:
     return fashion_cnn_flops(c1, c2, f1, convention="seed001")
 
 
+def say_grid(epochs: int) -> None:
+    print(f"the grid runs {epochs} epochs per configuration (the report's: 40-50)")
+
+
 def run(args) -> tuple[Path, list[RunResult], float]:
     """``course reproduce 001`` now: its folder, its notebooks' results and its wall time."""
     settings = {}
     if args.grid_epochs:
         settings = {"01_training": {"grid_epochs": args.grid_epochs}}
-        print(f"the grid runs {args.grid_epochs} epochs per configuration (the report's: 40-50)")
+        say_grid(args.grid_epochs)
     output = Path(args.output_dir or tempfile.mkdtemp(prefix="bench-seeds-"))
     start = time.perf_counter()
     folder, results = reproduce(
@@ -73,8 +77,7 @@ def finished(folder: Path) -> tuple[Path, list[RunResult], float]:
     results = [RunResult.load(path.parent) for path in statuses]
     for result in results:
         if "grid_epochs" in result.parameters:
-            epochs = result.parameters["grid_epochs"]
-            print(f"the grid ran {epochs} epochs per configuration (the report's: 40-50)")
+            say_grid(result.parameters["grid_epochs"])
     return folder, results, sum(r.seconds for r in results)
 
 
