@@ -11,7 +11,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "course_lib"
 LAYERS = {
     "core": {
         "errors", "checks", "paths", "surgery", "costs", "data", "datafiles", "models", "train",
-        "checkpoints", "profiles", "outputs", "plots", "artifacts", "specs", "network",
+        "checkpoints", "profiles", "outputs", "plots", "artifacts", "specs", "network", "sandbox",
+        "headless",
     },
     "methods": {"explore", "lc", "prune", "tucker", "branches"},
     "widgets": {"widgets"},

@@ -12,7 +12,8 @@ from course_lib.assign import (  # noqa: F401  (each part registers its exercise
     checks_training,
     checks_tucker,
 )
-from course_lib.assign.exercises import EXERCISES, Exercise, check, exercise, use, verdict
+from course_lib.assign.cells import check, verdict
+from course_lib.assign.exercises import EXERCISES, Exercise, exercise, use
 from course_lib.assign.verdict import MIME, Verdict
 
 __all__ = ["EXERCISES", "MIME", "Exercise", "Verdict", "check", "exercise", "use", "verdict"]

@@ -9,7 +9,7 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
-from course_lib import costs, prune
+from course_lib import costs, prune, surgery
 from course_lib.assign.exercises import Case, Exercise, Test, register, seeded
 
 NOTEBOOK = "03_pruning"
@@ -18,7 +18,7 @@ NOTEBOOK = "03_pruning"
 # -------------------------------------------------------------------------- magnitude mask
 
 
-def _mask_case(weights: torch.Tensor, rate: float) -> Test:
+def mask_case(weights: torch.Tensor, rate: float) -> Test:
     def test(function):
         got = torch.as_tensor(function(weights.clone(), rate))
         if got.shape != weights.shape:
@@ -54,16 +54,14 @@ register(
         "magnitude_mask",
         NOTEBOOK,
         prune.magnitude_mask,
-        visible=(
-            Case("10 weights at rate 0.5", _mask_case(seeded(0, 10), 0.5)),
-            Case("a conv weight (4, 3, 3, 3) at rate 0.3", _mask_case(seeded(1, 4, 3, 3, 3), 0.3)),
-            Case("rate 0 keeps every weight", _mask_case(seeded(2, 6), 0.0)),
+        helpers=(
+            prune.magnitude_masks,
+            prune.magnitude_prune,
         ),
-        hidden=(
-            Case("ties at the threshold", _mask_case(torch.tensor([1.0, -1, 1, -1, 2, 3]), 0.5)),
-            Case("rate 0.35 of 10 weights", _mask_case(seeded(3, 10), 0.35)),
-            Case("rate 1 removes every weight", _mask_case(seeded(4, 2, 5), 1.0)),
-            Case("1000 weights at rate 0.9", _mask_case(seeded(5, 1000), 0.9)),
+        visible=(
+            Case("10 weights at rate 0.5", mask_case(seeded(0, 10), 0.5)),
+            Case("a conv weight (4, 3, 3, 3) at rate 0.3", mask_case(seeded(1, 4, 3, 3, 3), 0.3)),
+            Case("rate 0 keeps every weight", mask_case(seeded(2, 6), 0.0)),
         ),
     )
 )
@@ -72,7 +70,7 @@ register(
 # ------------------------------------------------------------------------- unit importance
 
 
-def _importance_case(layer: nn.Module, norm: str) -> Test:
+def importance_case(layer: nn.Module, norm: str) -> Test:
     def test(function):
         got = torch.as_tensor(function(layer, norm)).detach()
         want = prune.unit_importance(layer, norm)
@@ -93,12 +91,12 @@ def _importance_case(layer: nn.Module, norm: str) -> Test:
     return test
 
 
-def _conv(seed: int, *args, **kwargs) -> nn.Conv2d:
+def seeded_conv(seed: int, *args, **kwargs) -> nn.Conv2d:
     torch.manual_seed(seed)
     return nn.Conv2d(*args, **kwargs)
 
 
-def _linear(seed: int, *args) -> nn.Linear:
+def seeded_linear(seed: int, *args) -> nn.Linear:
     torch.manual_seed(seed)
     return nn.Linear(*args)
 
@@ -109,13 +107,8 @@ register(
         NOTEBOOK,
         prune.unit_importance,
         visible=(
-            Case("a conv's channels, l2", _importance_case(_conv(0, 3, 5, 3), "l2")),
-            Case("a linear layer's neurons, l1", _importance_case(_linear(1, 4, 7), "l1")),
-        ),
-        hidden=(
-            Case("a conv's channels, l1", _importance_case(_conv(2, 6, 4, 5), "l1")),
-            Case("a wide linear layer, l2", _importance_case(_linear(3, 300, 20), "l2")),
-            Case("a single unit", _importance_case(_linear(4, 5, 1), "l1")),
+            Case("a conv's channels, l2", importance_case(seeded_conv(0, 3, 5, 3), "l2")),
+            Case("a linear layer's neurons, l1", importance_case(seeded_linear(1, 4, 7), "l1")),
         ),
     )
 )
@@ -173,7 +166,7 @@ def _shape_problem(model: nn.Module, want: nn.Module, original: nn.Module, layer
     return None
 
 
-def _remove_case(layer: str, unit: int, padding: int = 0, norm: bool = False, seed: int = 0):
+def remove_case(layer: str, unit: int, padding: int = 0, norm: bool = False, seed: int = 0):
     def test(function):
         model = small_cnn(seed, padding, norm)
         before = copy.deepcopy(model.state_dict())
@@ -201,18 +194,15 @@ register(
         "remove_unit",
         NOTEBOOK,
         prune.remove_unit,
-        visible=(
-            Case("a channel of conv1 (conv2 loses an input)", _remove_case("conv1", 2)),
-            Case("a channel of conv2, across the flatten into fc1", _remove_case("conv2", 1)),
-            Case("a neuron of fc1 (fc2 loses an input)", _remove_case("fc1", 4)),
+        helpers=(
+            prune.slim,
+            surgery.keep_outputs,
+            surgery.keep_inputs,
         ),
-        hidden=(
-            Case("the last channel of conv2, conv2 padded", _remove_case("conv2", 4, padding=1)),
-            Case(
-                "the first channel of conv1, a batch norm between",
-                _remove_case("conv1", 0, norm=True),
-            ),
-            Case("the first neuron of fc1", _remove_case("fc1", 0, seed=3)),
+        visible=(
+            Case("a channel of conv1 (conv2 loses an input)", remove_case("conv1", 2)),
+            Case("a channel of conv2, across the flatten into fc1", remove_case("conv2", 1)),
+            Case("a neuron of fc1 (fc2 loses an input)", remove_case("fc1", 4)),
         ),
     )
 )
@@ -221,7 +211,7 @@ register(
 # ------------------------------------------------------------------------- seed 001's FLOPs
 
 
-def _flops_case(c1: int, c2: int, f1: int) -> Test:
+def flops_case(c1: int, c2: int, f1: int) -> Test:
     def test(function):
         got = function(c1, c2, f1)
         want = costs.fashion_cnn_flops(c1, c2, f1, convention="seed001")
@@ -242,13 +232,10 @@ register(
         "seed001_flops",
         NOTEBOOK,
         lambda c1, c2, f1: costs.fashion_cnn_flops(c1, c2, f1, convention="seed001"),
+        helpers=(costs.fashion_cnn_flops,),
         visible=(
-            Case("seed 001's net (12, 16, 100)", _flops_case(12, 16, 100)),
-            Case("seed 001's pruned net (1, 7, 72)", _flops_case(1, 7, 72)),
-        ),
-        hidden=(
-            Case("one unit each (1, 1, 1)", _flops_case(1, 1, 1)),
-            Case("a wide net (32, 64, 256)", _flops_case(32, 64, 256)),
+            Case("seed 001's net (12, 16, 100)", flops_case(12, 16, 100)),
+            Case("seed 001's pruned net (1, 7, 72)", flops_case(1, 7, 72)),
         ),
     )
 )

@@ -42,7 +42,7 @@ def _factor_problem(name: str, factor, unfolding: torch.Tensor, rank: int, want)
     return None
 
 
-def _factors_case(weight: torch.Tensor, in_rank: int, out_rank: int) -> Test:
+def factors_case(weight: torch.Tensor, in_rank: int, out_rank: int) -> Test:
     weight = weight.double()
 
     def test(function):
@@ -64,18 +64,18 @@ register(
         "hosvd_factors",
         NOTEBOOK,
         tucker.hosvd_factors,
+        helpers=(
+            tucker.hosvd,
+            tucker.hooi,
+            tucker.decompose_weight,
+        ),
         visible=(
             Case(
                 "a (8, 6, 3, 3) weight at R1 = 3, R2 = 4",
-                _factors_case(seeded(0, 8, 6, 3, 3), 3, 4),
+                factors_case(seeded(0, 8, 6, 3, 3), 3, 4),
             ),
-            Case("full ranks", _factors_case(seeded(1, 5, 4, 3, 3), 4, 5)),
-            Case("R1 above the unfolding's rank", _factors_case(seeded(2, 2, 5, 1, 1), 4, 2)),
-        ),
-        hidden=(
-            Case("(16, 12, 3, 3) at ranks (5, 7)", _factors_case(seeded(3, 16, 12, 3, 3), 5, 7)),
-            Case("ranks (1, 1)", _factors_case(seeded(4, 6, 7, 3, 3), 1, 1)),
-            Case("a 5×5 kernel", _factors_case(seeded(5, 4, 3, 5, 5), 2, 3)),
+            Case("full ranks", factors_case(seeded(1, 5, 4, 3, 3), 4, 5)),
+            Case("R1 above the unfolding's rank", factors_case(seeded(2, 2, 5, 1, 1), 4, 2)),
         ),
     )
 )
@@ -86,7 +86,7 @@ def _first_weight(module: nn.Module) -> torch.Tensor | None:
     return convs[0].weight.detach() if len(convs) == 3 else None
 
 
-def _layer_case(channels, ranks, seed: int = 0, bias: bool = True, **conv) -> Test:
+def layer_case(channels, ranks, seed: int = 0, bias: bool = True, **conv) -> Test:
     def test(function):
         torch.manual_seed(seed)
         original = nn.Conv2d(*channels, bias=bias, **conv).eval()
@@ -123,15 +123,14 @@ register(
         "tucker_layer",
         NOTEBOOK,
         tucker.tucker_layer,
-        visible=(
-            Case("a 3×3 conv 6→8 at full ranks", _layer_case((6, 8, 3), (6, 8))),
-            Case("padding 1 and stride 2", _layer_case((6, 8, 3), (3, 4), padding=1, stride=2)),
-            Case("ranks (2, 3)", _layer_case((5, 7, 3), (2, 3), seed=1)),
+        helpers=(
+            tucker.TuckerConv,
+            tucker.decompose_conv,
         ),
-        hidden=(
-            Case("no bias", _layer_case((4, 6, 3), (2, 2), seed=2, bias=False)),
-            Case("dilation 2", _layer_case((4, 5, 3), (3, 3), seed=3, dilation=2)),
-            Case("a 5×5 kernel, padding 2", _layer_case((3, 6, 5), (2, 4), seed=4, padding=2)),
+        visible=(
+            Case("a 3×3 conv 6→8 at full ranks", layer_case((6, 8, 3), (6, 8))),
+            Case("padding 1 and stride 2", layer_case((6, 8, 3), (3, 4), padding=1, stride=2)),
+            Case("ranks (2, 3)", layer_case((5, 7, 3), (2, 3), seed=1)),
         ),
     )
 )

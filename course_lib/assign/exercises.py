@@ -1,14 +1,17 @@
 """The exercises of the assignment: each one a function the student writes, the library's own
-function with the same contract, and the cases that compare the two.
+function with the same contract, and the visible cases that compare the two (the hidden cases
+are the instructor's: ``assign.hidden``).
 
 In a notebook, after the student's function::
 
     assign.check("keep_largest", keep_largest)              # the visible check: a verdict box
     solvers = lc.Solvers(keep=assign.use(keep_largest, "keep_largest"))  # the experiment uses it
 
-``check`` never raises: a failing case, a stub or a crash becomes a line of the verdict, so the
-notebook runs on. ``use`` hands the student's function to the library's plug-in point; while it is
-a stub (or once it raises) the experiment says so in one line and runs on the library's function.
+``check`` (``assign.cells``) never raises: a failing case, a stub, a crash or a call of the
+library's reference (``assign.forbid``) becomes a line of the verdict, so the notebook runs on.
+``use`` hands the
+student's function to the library's plug-in point; while it is a stub (or once it raises) the
+experiment says so in one line and runs on the library's function.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from dataclasses import dataclass
 
 import torch
 
+from course_lib.assign.forbid import Delegated, forbidden
 from course_lib.assign.verdict import NOT_IMPLEMENTED, Verdict
 from course_lib.errors import CourseError
 from course_lib.train import Diverged
@@ -35,14 +39,15 @@ class Case:
 @dataclass(frozen=True)
 class Exercise:
     """One exercise of ``notebook``: ``library`` is the library's function with the contract
-    the student implements; ``visible`` cases run in the student's check cell, ``hidden`` ones
-    only in the instructor's."""
+    the student implements, ``helpers`` the library functions that do its work (both refuse to
+    run while a case runs the student's function); ``visible`` cases run in the student's check
+    cell, the hidden ones only where the instructor's file is (``assign.hidden``)."""
 
     name: str
     notebook: str
     library: Callable
     visible: tuple[Case, ...]
-    hidden: tuple[Case, ...]
+    helpers: tuple[Callable, ...] = ()
 
 
 EXERCISES: dict[str, Exercise] = {}
@@ -65,23 +70,28 @@ def exercise(name: str) -> Exercise:
 
 
 def first_line(exc: BaseException) -> str:
+    """``Type: first line of the message``; ``kind`` names the type of an error raised elsewhere
+    (the grader's contestant process)."""
+    kind = getattr(exc, "kind", type(exc).__name__)
     text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+    return f"{kind}: {text[0]}" if text else kind
 
 
 def run_case(case: Case, function: Callable) -> str | None:
-    """Why ``function`` fails ``case`` (None: it passed); a stub or a crash is a failure."""
+    """Why ``function`` fails ``case`` (None: it passed); a stub, a crash or a call of the
+    library's reference is a failure."""
     try:
         return case.test(function)
     except NotImplementedError:
         return NOT_IMPLEMENTED
+    except Delegated as exc:
+        return str(exc)
     except Exception as exc:  # the student's code may raise anything: it is the verdict
         return f"raised {first_line(exc)}"
 
 
-def verdict(name: str, function: Callable, hidden: bool = False) -> Verdict:
-    """Every visible (or hidden) case of exercise ``name`` run on ``function``."""
-    cases = exercise(name).hidden if hidden else exercise(name).visible
+def run_cases(name: str, cases, function: Callable, hidden: bool) -> Verdict:
+    """The verdict of ``function`` on ``cases`` of exercise ``name``."""
     result = Verdict(name, hidden, [case.name for case in cases])
     for case in cases:
         why = run_case(case, function)
@@ -90,11 +100,14 @@ def verdict(name: str, function: Callable, hidden: bool = False) -> Verdict:
     return result
 
 
-def check(name: str, function: Callable, hidden: bool = False) -> None:
-    """Show the verdict of ``function`` on exercise ``name`` (the check cells call this)."""
-    from IPython.display import display
+def watched(function: Callable) -> Callable:
+    """``function`` with every exercise's reference refusing to run while it runs."""
 
-    display(verdict(name, function, hidden))
+    def call(*args, **kwargs):
+        with forbidden(EXERCISES.values(), [getattr(function, "__globals__", {})]):
+            return function(*args, **kwargs)
+
+    return call
 
 
 class _Guarded:

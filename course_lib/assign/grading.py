@@ -9,7 +9,8 @@ and of each question (answers are read and scored by the instructor)::
       questions: {q2_1_direct_vs_lc: 1}
 
 An exercise's check cell has the grade_id ``<exercise>_check``. An exercise scores its points
-times the share of its checks' cases (visible and hidden) that passed.
+times the share of its cases (visible and hidden) that passed when ``assign.judge`` ran them on
+the student's functions, never what the student's kernel displayed.
 """
 
 from __future__ import annotations
@@ -22,7 +23,15 @@ from pathlib import Path
 import yaml
 
 from course_lib import checks
-from course_lib.assign.edition import is_answer, is_check, is_exercise, marks
+from course_lib.assign.edition import (
+    BEGIN_HIDDEN,
+    END_HIDDEN,
+    is_answer,
+    is_check,
+    is_exercise,
+    marks,
+    replace_regions,
+)
 from course_lib.assign.verdict import MIME, Verdict
 from course_lib.errors import CourseError
 
@@ -84,14 +93,17 @@ def read_points(path: str | Path) -> Points:
 
 
 def restore_checks(submitted, instructor):
-    """``submitted`` with every check cell as the instructor wrote it (hidden checks included):
-    a check the student changed is replaced, one they deleted is put back after its exercise."""
+    """``submitted`` with every check cell as the student edition has it (the visible checks,
+    for the feedback's notebook; the score comes from ``assign.judge``): a check the student
+    changed is replaced, one they deleted is put back after its exercise."""
     notebook = copy.deepcopy(submitted)
     ids = {cell.get("id") for cell in notebook.cells}
     for check in (c for c in instructor.cells if is_check(c)):
         fresh = copy.deepcopy(check)
         fresh.outputs, fresh.execution_count = [], None
         grade_id = marks(check)["grade_id"]
+        visible, _ = replace_regions(fresh.source, BEGIN_HIDDEN, END_HIDDEN, [], grade_id)
+        fresh.source = visible.rstrip("\n")
         found = _find(notebook, grade_id)
         if found is not None:
             fresh["id"] = notebook.cells[found].get("id", fresh.get("id"))
@@ -112,45 +124,59 @@ def _find(notebook, grade_id: str) -> int | None:
 
 @dataclass
 class Outcome:
-    """What one executed submission shows: the verdicts of its check cells by exercise, the
-    lines in which an experiment fell back on the library, and the cells that raised."""
+    """What grading one submitted notebook found: the verdicts of its exercises (from the
+    judge), the exercises whose code is a copy (and of what), the lines in which an experiment
+    fell back on the library, the cells that raised, and the limit that stopped the run."""
 
     verdicts: dict[str, list[Verdict]] = field(default_factory=dict)
+    copies: dict[str, str] = field(default_factory=dict)
     fallbacks: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    stopped: str | None = None
 
     def to_dict(self) -> dict:
         return {
             "verdicts": {n: [v.to_dict() for v in vs] for n, vs in self.verdicts.items()},
+            "copies": self.copies,
             "fallbacks": self.fallbacks,
             "errors": self.errors,
+            "stopped": self.stopped,
         }
 
     @classmethod
     def from_dict(cls, values: dict) -> Outcome:
         verdicts = {n: [Verdict.from_dict(v) for v in vs] for n, vs in values["verdicts"].items()}
-        return cls(verdicts, values["fallbacks"], values["errors"])
+        copies, fallbacks, errors = values["copies"], values["fallbacks"], values["errors"]
+        return cls(verdicts, copies, fallbacks, errors, values.get("stopped"))
 
 
 def read_outcome(executed) -> Outcome:
-    """The verdicts (only those the check cells showed), fallbacks and errors of ``executed``."""
+    """The fallbacks and errors an executed notebook shows (its verdicts are not read: a cell
+    of the student's can display anything)."""
     outcome = Outcome()
     for cell in executed.cells:
         if cell.cell_type != "code":
             continue
-        grade_id = marks(cell).get("grade_id", "")
         for output in cell.get("outputs", []):
-            data = output.get("data", {})
-            if is_check(cell) and MIME in data:
-                verdict = Verdict.from_dict(data[MIME])
-                if check_id(verdict.exercise) == grade_id:
-                    outcome.verdicts.setdefault(verdict.exercise, []).append(verdict)
             text = output.get("text", "") if output.get("output_type") == "stream" else ""
             outcome.fallbacks += [line for line in text.splitlines() if FALLBACK_MARK in line]
             if output.get("output_type") == "error":
                 where = f"In [{cell.execution_count}]" if cell.execution_count else "a cell"
                 outcome.errors.append(f"{where}: {output.get('ename')}: {output.get('evalue')}")
     return outcome
+
+
+def shown_verdicts(executed) -> dict[str, list[Verdict]]:
+    """The verdicts the check cells of an executed notebook displayed, by exercise (what the
+    instructor's own notebooks show; never a submission's score)."""
+    shown: dict[str, list[Verdict]] = {}
+    for cell in (c for c in executed.cells if is_check(c)):
+        for output in cell.get("outputs", []):
+            if MIME in output.get("data", {}):
+                verdict = Verdict.from_dict(output["data"][MIME])
+                if check_id(verdict.exercise) == marks(cell).get("grade_id"):
+                    shown.setdefault(verdict.exercise, []).append(verdict)
+    return shown
 
 
 def score(outcome: Outcome, exercises: dict[str, float]) -> dict[str, float]:

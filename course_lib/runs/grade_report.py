@@ -20,13 +20,17 @@ from course_lib.assign.grading import Points, questions_in, score
 from course_lib.assign.verdict import NOT_IMPLEMENTED
 from course_lib.runs.grade import Graded
 from course_lib.runs.report import STYLE
+from course_lib.sandbox import describe
 
 STATUS = {
     "ok": "ran to the end",
     "errors": "ran to the end; some cells raised (below)",
     "timeout": "stopped at the time limit",
+    "cpu": "stopped at the CPU-time limit",
+    "memory": "stopped at the memory limit",
     "missing": "not submitted",
 }
+COPY_NOTE = "the same code as {} once names, comments and layout are set aside (for you to read)"
 
 
 def grade_table(graded: list[Graded], points: Points) -> pd.DataFrame:
@@ -51,8 +55,6 @@ def _why(result: Graded, exercise: str) -> list[str]:
         return [f"{case}: {why}" for v in verdicts for case, why in v.failures.items()]
     if result.status == "missing":
         return ["the notebook was not submitted"]
-    if result.status == "timeout":
-        return ["the check did not run: the notebook stopped at the time limit before it"]
     return ["the check did not run (see the cells that raised)"]
 
 
@@ -70,9 +72,13 @@ def _notebook_section(result: Graded, points: Points, questions: dict[str, str],
     )
     parts = [
         f"<h2>{result.notebook}: {sum(scores.values()):g} of {sum(exercises.values()):g}</h2>",
-        f"<p>{STATUS[result.status]} ({result.seconds:g} s)</p>",
+        f"<p>{html.escape(result.outcome.stopped or STATUS[result.status])} "
+        f"({result.seconds:g} s)</p>",
         f"<table><tr><th>exercise</th><th>points</th><th>checks</th></tr>{rows}</table>",
     ]
+    if result.outcome.copies:
+        copies = [f"{n}: {COPY_NOTE.format(what)}" for n, what in result.outcome.copies.items()]
+        parts += ["<h3>Copied code</h3>", _list(copies)]
     if result.outcome.fallbacks:
         parts += ["<h3>Experiments on the library's function</h3>", _list(result.outcome.fallbacks)]
     if result.outcome.errors:
@@ -146,17 +152,42 @@ def _exercise_summary(table: pd.DataFrame, graded: list[Graded], points: Points)
     return pd.DataFrame(rows)
 
 
-def summary(graded: list[Graded], points: Points, questions, out: Path) -> tuple[Path, Path]:
-    """``summary.html`` and ``summary.md``: per exercise, per student, and the answers."""
-    table = grade_table(graded, points)
-    exercises = _exercise_summary(table, graded, points)
+def _students(table: pd.DataFrame, graded: list[Graded]) -> pd.DataFrame:
+    """Per student: the total, the notebooks missing or that raised, the limits crossed, and the
+    exercises whose code is a copy."""
     students = table[["total"]].copy()
-    for status in ("missing", "timeout", "errors"):
+    for status in ("missing", "errors"):
         students[status] = [
             ", ".join(r.notebook for r in graded if r.student == s and r.status == status)
             for s in students.index
         ]
-    intro = f"{len(table)} students; the checks give at most {points.total():g} points."
+    students["stopped"] = [
+        "; ".join(f"{r.notebook}: {r.outcome.stopped}" for r in graded
+                  if r.student == s and r.outcome.stopped)
+        for s in students.index
+    ]  # fmt: skip
+    students["copied code"] = [
+        "; ".join(f"{n} is {what}" for r in graded if r.student == s
+                  for n, what in r.outcome.copies.items())
+        for s in students.index
+    ]  # fmt: skip
+    return students
+
+
+def summary(
+    graded: list[Graded], points: Points, questions, out: Path, changed: list[str]
+) -> tuple[Path, Path]:
+    """``summary.html`` and ``summary.md``: per exercise, per student, and the answers."""
+    table = grade_table(graded, points)
+    exercises = _exercise_summary(table, graded, points)
+    students = _students(table, graded)
+    intro = f"{len(table)} students; the checks give at most {points.total():g} points. "
+    intro += f"Isolation: {describe()}. "
+    intro += (
+        f"Submitted files changed while grading: {', '.join(changed)}."
+        if changed
+        else "No submitted file changed while grading (digests before and after)."
+    )
     md = f"# Grading summary\n\n{intro}\n\n## Exercises\n\n"
     md += _markdown_table(exercises.set_index("notebook"))
     md += f"\n\n## Students\n\n{_markdown_table(students)}\n"
@@ -181,8 +212,11 @@ def summary(graded: list[Graded], points: Points, questions, out: Path) -> tuple
     return paths.write_text(out / "summary.html", page), paths.write_text(out / "summary.md", md)
 
 
-def write_reports(graded: list[Graded], points: Points, instructor_dir: Path, out: Path) -> dict:
-    """grades.csv, one feedback page per student, the summary; their paths."""
+def write_reports(
+    graded: list[Graded], points: Points, instructor_dir: Path, out: Path, changed=()
+) -> dict:
+    """grades.csv, one feedback page per student, the summary (``changed``: the submitted
+    files that changed while grading); their paths."""
     questions = {
         stem: questions_in(nbformat.read(Path(instructor_dir) / f"{stem}.ipynb", as_version=4))
         for stem in dict.fromkeys(r.notebook for r in graded)
@@ -192,5 +226,5 @@ def write_reports(graded: list[Graded], points: Points, instructor_dir: Path, ou
     for student in table.index:
         mine = [r for r in graded if r.student == student]
         feedback_page(student, mine, points, questions, out)
-    written["summary"], written["markdown"] = summary(graded, points, questions, out)
+    written["summary"], written["markdown"] = summary(graded, points, questions, out, list(changed))
     return written

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from course_lib import paths, profiles
 from course_lib.errors import CourseError
+from course_lib.headless import KERNEL_ARGUMENTS, kernel_config
 from course_lib.runs.parameters import (
     RESERVED_PARAMETERS,
     Parameter,
@@ -40,7 +41,6 @@ from course_lib.runs.parameters import (
 )
 
 # the kernel's own log (start-up warnings, an interrupt at shutdown) would bury the progress lines
-KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=CRITICAL"]
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
 
@@ -255,16 +255,6 @@ class _ReadByAst(logging.Filter):
 logging.getLogger("papermill").addFilter(_ReadByAst())
 
 
-def _kernel_config(sockets: Path):
-    """Kernel connections over Unix sockets in a folder of this run's own: kernels started at
-    the same moment (a sweep) then cannot pick the same TCP port and hang. TCP on Windows."""
-    from traitlets.config import Config
-
-    if os.name == "nt":
-        return Config()
-    return Config({"KernelManager": {"transport": "ipc", "ip": str(sockets / "kernel")}})
-
-
 def _error_record(exc: BaseException) -> dict:
     from papermill.exceptions import PapermillExecutionError
 
@@ -296,7 +286,7 @@ def _papermill(
                 progress_bar=progress,
                 start_timeout=180,
                 extra_arguments=KERNEL_ARGUMENTS,
-                config=_kernel_config(Path(sockets)),
+                config=kernel_config(Path(sockets)),
             )
     except Exception as exc:  # every failure of the notebook or its kernel is the run's result
         return _error_record(exc)

@@ -6,6 +6,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from course_lib.assign.edition import is_check
 from course_lib.assign.grading import (
     Outcome,
     answers,
@@ -14,6 +15,7 @@ from course_lib.assign.grading import (
     read_points,
     restore_checks,
     score,
+    shown_verdicts,
 )
 from course_lib.assign.verdict import MIME, Verdict
 from course_lib.errors import CourseError
@@ -38,7 +40,9 @@ def test_a_changed_check_is_replaced_and_a_deleted_one_put_back_after_its_exerci
     restored = restore_checks(submitted, original)
     assert grade_ids(restored) == grade_ids(original)
     for got, want in zip(restored.cells, original.cells, strict=True):
-        assert got.source == want.source
+        visible = want.source.split("\n### BEGIN HIDDEN TESTS")[0]
+        assert got.source == (visible if is_check(want) else want.source)
+    assert "hidden=True" not in "".join(c.source for c in restored.cells)
     ids = [c["id"] for c in restored.cells]
     assert len(set(ids)) == len(ids)
 
@@ -47,7 +51,7 @@ def _output(verdict: Verdict) -> dict:
     return nbformat.v4.new_output("display_data", data={MIME: verdict.to_dict()})
 
 
-def test_verdicts_count_only_from_the_check_cells():
+def test_shown_verdicts_count_only_from_the_check_cells_and_never_in_a_submissions_outcome():
     notebook = instructor()
     cells = {c.metadata.get("nbgrader", {}).get("grade_id"): c for c in notebook.cells}
     passed = Verdict("keep_largest", cases=["a", "b"])
@@ -62,13 +66,16 @@ def test_verdicts_count_only_from_the_check_cells():
         nbformat.v4.new_output("error", ename="NameError", evalue="name 'x'", traceback=[]),
     ]  # fmt: skip
     notebook.cells[-3].execution_count = 7
-    outcome = read_outcome(notebook)
-    assert {k: [v.cases for v in vs] for k, vs in outcome.verdicts.items()} == {
+    shown = shown_verdicts(notebook)
+    assert {k: [v.cases for v in vs] for k, vs in shown.items()} == {
         "keep_largest": [["a", "b"]],
         "codebook_bits": [["a", "b", "c", "d"]],
     }
+    outcome = read_outcome(notebook)
+    assert outcome.verdicts == {}  # what a kernel displayed never scores a submission
     assert outcome.errors == ["In [7]: NameError: name 'x'"]
     assert len(outcome.fallbacks) == 1
+    outcome.verdicts, outcome.copies = shown, {"keep_largest": "the instructor's solution"}
     assert score(outcome, {"keep_largest": 2, "codebook_bits": 1, "absent": 5}) == {
         "keep_largest": 2.0,
         "codebook_bits": 0.75,

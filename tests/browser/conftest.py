@@ -52,6 +52,8 @@ def workspace(tmp_path_factory):
     root = tmp_path_factory.mktemp("browser")
     notebooks = root / "notebooks"
     shutil.copytree(REPO / "notebooks", notebooks, ignore=shutil.ignore_patterns(".*"))
+    (root / "assignments").mkdir()  # the instructor's hidden cases, beside the notebooks
+    shutil.copy(REPO / "assignments" / "hidden_cases.py", root / "assignments")
     settings = root / "lab-settings"
     for name, values in LAB_SETTINGS.items():
         path = settings / f"{name}.jupyterlab-settings"

