@@ -8,6 +8,7 @@ from __future__ import annotations
 import ast
 import builtins
 import copy
+import functools
 import inspect
 import textwrap
 
@@ -70,6 +71,7 @@ def find_function(source: str, name: str) -> ast.FunctionDef | None:
     return found[-1] if found else None
 
 
+@functools.cache  # the same for every submission of a class: read and parsed once
 def originals(exercise, solution: str | None) -> dict[str, str]:
     """Fingerprints of what a student must not copy: the library's reference and helpers of
     ``exercise`` and the instructor's ``solution`` (source), by a label naming each."""

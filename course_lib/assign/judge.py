@@ -195,11 +195,12 @@ def judge(notebook, names, hidden: dict, sandbox: Sandbox, solutions: dict | Non
                 run_cases(name, exercise(name).visible, student, hidden=False),
                 run_cases(name, hidden.get(name, ()), student, hidden=True),
             ]
-            known = copies.originals(exercise(name), (solutions or {}).get(name))
-            source = copies.find_function("\n".join(code), name)
-            if copied := copies.copied(source, known):
-                judged.copies[name] = copied
         judged.failed = contestant.failed
     finally:
         contestant.close()
+    defined = "\n".join(code)  # the student's functions, compared with what they must not copy
+    for name in names:
+        known = copies.originals(exercise(name), (solutions or {}).get(name))
+        if copied := copies.copied(copies.find_function(defined, name), known):
+            judged.copies[name] = copied
     return judged
